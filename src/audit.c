@@ -1,0 +1,86 @@
+/*
+ * audit.c: the fleet_activity row of an applied move, and its NOTIFY.
+ *
+ * The row is written in the mover's own transaction (upstream wrote it after
+ * commit and could lose it), on the extension owner's authority: callers need
+ * no privilege on fleet_activity, and ordinary roles cannot write it. The
+ * NOTIFY is transactional too: delivered on commit, gone on rollback.
+ */
+#include "fleet_sites.h"
+
+#include "commands/async.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+
+static char *actor_setting = NULL;
+
+void
+fleet_define_settings(void)
+{
+	DefineCustomStringVariable("fleet_sites.actor",
+							   "Actor recorded in fleet_activity rows written by this session.",
+							   "When empty, the role that calls the move function is recorded.",
+							   &actor_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+	MarkGUCPrefixReserved("fleet_sites");
+}
+
+static const char *
+current_actor(void)
+{
+	if (actor_setting != NULL && actor_setting[0] != '\0')
+		return actor_setting;
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* Append a JSON array of at most FLEET_AUDIT_IDENTIFIER_SAMPLE identifiers. */
+void
+fleet_json_identifier_array(StringInfo buf, char *const *identifiers, int count)
+{
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < count && i < FLEET_AUDIT_IDENTIFIER_SAMPLE; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		escape_json(buf, identifiers[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+int64
+fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
+					 const char *description, const char *metadata_json)
+{
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			rc;
+	bool		isnull;
+	int64		activity_id;
+
+	/* The actor is read before the switch: it is the caller, not the owner. */
+	values[0] = CStringGetTextDatum(current_actor());
+	values[1] = CStringGetTextDatum(event_type);
+	values[2] = Int64GetDatum(site_id);
+	if (!has_site)
+		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(description);
+	values[4] = CStringGetTextDatum(metadata_json);
+
+	rc = fleet_execute_as_owner(FLEET_PLAN_INSERT_ACTIVITY, values, nulls, 1);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "fleet_sites: writing the activity row failed: %s",
+			 SPI_result_code_string(rc));
+	activity_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	Async_Notify("fleet_activity", psprintf(INT64_FORMAT, activity_id));
+	return activity_id;
+}
