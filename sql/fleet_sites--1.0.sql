@@ -150,3 +150,34 @@ CREATE FUNCTION @extschema@.fleet_assign_devices_to_site(
     AS 'MODULE_PATHNAME', 'fleet_assign_devices_to_site';
 COMMENT ON FUNCTION @extschema@.fleet_assign_devices_to_site(text[], bigint, boolean) IS
     'Move devices (by identifier) to site target (NULL = Unassigned) atomically: returns the conflicts and writes nothing, or applies the move (with force_clear, after deleting the conflicting rack memberships) and writes one fleet_activity row.';
+
+CREATE FUNCTION @extschema@.fleet_assign_devices_to_rack(
+    ids         text[],
+    target_rack bigint,
+    force_clear boolean DEFAULT false
+) RETURNS SETOF @extschema@.fleet_conflict
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_assign_devices_to_rack';
+COMMENT ON FUNCTION @extschema@.fleet_assign_devices_to_rack(text[], bigint, boolean) IS
+    'Move devices (by identifier) into rack target_rack atomically, leaving any other rack and taking the rack''s site; NULL target_rack takes them out of every rack. Returns the conflicts and writes nothing, or applies the move and writes one fleet_activity row.';
+
+-------------------------------------------------------------------------------
+-- Views
+-------------------------------------------------------------------------------
+
+-- security_invoker: a reader sees only what their own grants and row-level
+-- security let them see.
+CREATE VIEW @extschema@.fleet_placement_violation WITH (security_invoker = true) AS
+SELECT d.id         AS device_id,
+       d.identifier AS device_identifier,
+       d.site_id    AS device_site_id,
+       r.id         AS rack_id,
+       r.site_id    AS rack_site_id
+  FROM @extschema@.fleet_device d
+  JOIN @extschema@.fleet_rack_membership m ON m.device_id = d.id
+  JOIN @extschema@.fleet_rack r ON r.id = m.rack_id
+ WHERE d.site_id IS DISTINCT FROM r.site_id;
+COMMENT ON VIEW @extschema@.fleet_placement_violation IS
+    'The operator''s consistency check: one row per racked device whose site differs from its rack''s (NULL-aware). Empty whenever every change went through the move functions.';
+REVOKE ALL ON TABLE @extschema@.fleet_placement_violation FROM PUBLIC;

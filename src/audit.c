@@ -54,6 +54,14 @@ fleet_json_identifier_array(StringInfo buf, char *const *identifiers, int count)
 	appendStringInfoChar(buf, ']');
 }
 
+/* The keys every move's metadata has: device_count and the identifier sample. */
+void
+fleet_append_device_sample(StringInfo metadata, const FleetIdList *ids, int device_count)
+{
+	appendStringInfo(metadata, ", \"device_count\": %d, \"device_identifiers\": ", device_count);
+	fleet_json_identifier_array(metadata, ids->in_input_order, ids->count);
+}
+
 int64
 fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
 					 const char *description, const char *metadata_json)

@@ -49,16 +49,41 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR KEY SHARE",
 		1, {INT8OID}
 	},
+	[FLEET_PLAN_READ_RACK_SITE] = {
+		"SELECT site_id FROM %s.fleet_rack WHERE id = $1",
+		1, {INT8OID}
+	},
+	[FLEET_PLAN_LOCK_RACK] = {
+		/* NO KEY UPDATE conflicts with itself: concurrent fills take turns. */
+		"SELECT site_id, row_count * column_count FROM %s.fleet_rack"
+		" WHERE id = $1 FOR NO KEY UPDATE",
+		1, {INT8OID}
+	},
 	[FLEET_PLAN_LOCK_DEVICES] = {
 		/* LockRows sits above the sort: rows are locked in ascending id order. */
 		"SELECT id, identifier, site_id FROM %s.fleet_device"
 		" WHERE identifier = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
 		1, {TEXTARRAYOID}
 	},
+	[FLEET_PLAN_VISIBLE_DEVICES] = {
+		"SELECT id FROM %s.fleet_device WHERE identifier = ANY ($1)",
+		1, {TEXTARRAYOID}
+	},
+	[FLEET_PLAN_LOCK_DEVICES_BY_ID] = {
+		"SELECT id, identifier, site_id FROM %s.fleet_device"
+		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
+		1, {INT8ARRAYOID}
+	},
 	[FLEET_PLAN_SITE_CONFLICTS] = {
 		"SELECT m.device_id, r.id, r.site_id"
 		" FROM %s.fleet_rack_membership m JOIN %s.fleet_rack r ON r.id = m.rack_id"
 		" WHERE m.device_id = ANY ($1) AND r.site_id IS DISTINCT FROM $2",
+		2, {INT8ARRAYOID, INT8OID}
+	},
+	[FLEET_PLAN_RACK_PLACEMENT] = {
+		/* Where the moving devices are, and who is already in the target. */
+		"SELECT device_id, rack_id FROM %s.fleet_rack_membership"
+		" WHERE device_id = ANY ($1) OR rack_id = $2",
 		2, {INT8ARRAYOID, INT8OID}
 	},
 	[FLEET_PLAN_CLEAR_MEMBERSHIPS] = {
@@ -69,6 +94,11 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"UPDATE %s.fleet_device SET site_id = $2, updated_at = pg_catalog.now()"
 		" WHERE id = ANY ($1)",
 		2, {INT8ARRAYOID, INT8OID}
+	},
+	[FLEET_PLAN_JOIN_RACK] = {
+		"INSERT INTO %s.fleet_rack_membership (rack_id, device_id)"
+		" SELECT $1, device_id FROM pg_catalog.unnest($2) AS device_id",
+		2, {INT8OID, INT8ARRAYOID}
 	},
 	[FLEET_PLAN_INSERT_ACTIVITY] = {
 		"INSERT INTO %s.fleet_activity"

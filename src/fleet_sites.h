@@ -8,9 +8,11 @@
  *   privilege.c  the privilege gate, checked before any lock
  *   authority.c  running a statement on the extension owner's authority
  *   locks.c      the one lock order every move follows
+ *   placement.c  the writes: memberships and device sites
  *   conflicts.c  conflict rows: collecting, sorting, returning
  *   audit.c      the fleet_activity row and its NOTIFY
  *   site_move.c  fleet_assign_devices_to_site
+ *   rack_move.c  fleet_assign_devices_to_rack
  */
 #ifndef FLEET_SITES_H
 #define FLEET_SITES_H
@@ -36,10 +38,16 @@
 typedef enum FleetPlanId
 {
 	FLEET_PLAN_LOCK_SITE,			/* target site FOR KEY SHARE (owner) */
+	FLEET_PLAN_READ_RACK_SITE,		/* target rack's site, unlocked (owner) */
+	FLEET_PLAN_LOCK_RACK,			/* target rack FOR NO KEY UPDATE (owner) */
 	FLEET_PLAN_LOCK_DEVICES,		/* devices by identifier, id order (caller) */
+	FLEET_PLAN_VISIBLE_DEVICES,		/* ids the caller can see (caller) */
+	FLEET_PLAN_LOCK_DEVICES_BY_ID,	/* those ids, id order (owner) */
 	FLEET_PLAN_SITE_CONFLICTS,		/* racked elsewhere, among locked ids */
+	FLEET_PLAN_RACK_PLACEMENT,		/* memberships of locked ids and target */
 	FLEET_PLAN_CLEAR_MEMBERSHIPS,	/* delete memberships of given ids */
 	FLEET_PLAN_SET_DEVICE_SITE,		/* site_id := target for given ids */
+	FLEET_PLAN_JOIN_RACK,			/* insert memberships into the target */
 	FLEET_PLAN_INSERT_ACTIVITY,		/* the audit row (owner) */
 	FLEET_PLAN_COUNT
 } FleetPlanId;
@@ -111,10 +119,33 @@ typedef struct FleetLockedDevices
 	int64	   *site_ids;
 } FleetLockedDevices;
 
+/* The target rack, as locked: its site and its capacity. */
+typedef struct FleetLockedRack
+{
+	int64		rack_id;
+	bool		has_site;
+	int64		site_id;
+	int			slot_count;			/* row_count * column_count */
+} FleetLockedRack;
+
+extern bool fleet_try_lock_site(int64 site_id);
 extern void fleet_lock_site(int64 site_id);
-extern FleetLockedDevices *fleet_lock_devices(const FleetIdList *ids);
+extern void fleet_lock_rack(int64 rack_id, FleetLockedRack *rack);
+extern FleetLockedDevices *fleet_lock_devices(const FleetIdList *ids, bool on_owner_authority);
 extern int	fleet_locked_position(const FleetLockedDevices *locked, int64 device_id);
 extern Datum fleet_int64_array(const int64 *values, int count);
+
+/* ------------------------------------------------------------------------
+ * placement.c
+ * ------------------------------------------------------------------------
+ */
+
+extern int	fleet_clear_memberships(const int64 *device_ids, int count);
+extern int	fleet_count_site_changes(const FleetLockedDevices *locked, bool has_site,
+									 int64 site_id);
+extern int	fleet_set_device_sites(const FleetLockedDevices *locked, bool has_site,
+								   int64 site_id);
+extern void fleet_join_rack(int64 rack_id, const int64 *device_ids, int count);
 
 /* ------------------------------------------------------------------------
  * conflicts.c
@@ -163,6 +194,8 @@ extern void fleet_conflicts_return(FunctionCallInfo fcinfo, const FleetConflictL
 
 extern void fleet_define_settings(void);
 extern void fleet_json_identifier_array(StringInfo buf, char *const *identifiers, int count);
+extern void fleet_append_device_sample(StringInfo metadata, const FleetIdList *ids,
+									   int device_count);
 extern int64 fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
 								  const char *description, const char *metadata_json);
 

@@ -33,25 +33,102 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-void
-fleet_lock_site(int64 site_id)
+/* Lock a site row (level 1); false if it does not exist. */
+bool
+fleet_try_lock_site(int64 site_id)
 {
 	Datum		values[1];
 	int			rc;
+	bool		found;
 
 	values[0] = Int64GetDatum(site_id);
 	rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_SITE, values, NULL, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fleet_sites: locking site failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/* Lock the target site of a site move; a missing target is an error. */
+void
+fleet_lock_site(int64 site_id)
+{
+	if (!fleet_try_lock_site(site_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("site " INT64_FORMAT " does not exist", site_id)));
-	SPI_freetuptable(SPI_tuptable);
 }
 
+/*
+ * Lock the target rack: its site first (level 1), then the rack (level 2).
+ * The rack's site is read unlocked to know which site to lock, and read
+ * again under the rack lock; if it changed in between, the call fails with
+ * 40001 rather than lock a site after a rack, and the caller retries.
+ */
+void
+fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
+{
+	Datum		values[1];
+	int			rc;
+	bool		isnull;
+	Datum		site;
+	bool		had_site;
+	int64		site_seen = 0;
+
+	values[0] = Int64GetDatum(rack_id);
+	rc = fleet_execute_as_owner(FLEET_PLAN_READ_RACK_SITE, values, NULL, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "fleet_sites: reading rack failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("rack " INT64_FORMAT " does not exist", rack_id)));
+	site = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	had_site = !isnull;
+	if (had_site)
+		site_seen = DatumGetInt64(site);
+	SPI_freetuptable(SPI_tuptable);
+
+	/* A site deleted since the read shows up as a changed site below. */
+	if (had_site && !fleet_try_lock_site(site_seen))
+		site_seen = -1;
+
+	rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_RACK, values, NULL, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "fleet_sites: locking rack failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("rack " INT64_FORMAT " does not exist", rack_id)));
+
+	rack->rack_id = rack_id;
+	site = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	rack->has_site = !isnull;
+	rack->site_id = isnull ? 0 : DatumGetInt64(site);
+	rack->slot_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	if (rack->has_site != had_site || rack->site_id != site_seen)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rack " INT64_FORMAT " changed site while the move was locking it",
+						rack_id),
+				 errhint("Retry the transaction.")));
+}
+
+/*
+ * Lock the named devices (level 3), ascending by id, and return them.
+ *
+ * Normally the lock runs with the caller's rights, so row-level security
+ * decides which rows exist. A caller of the rack move may hold the rack right
+ * without UPDATE on fleet_device, which a locking clause requires; then the
+ * caller's rights pick the rows (a plain SELECT) and the lock of exactly
+ * those ids runs on the extension's authority.
+ */
 FleetLockedDevices *
-fleet_lock_devices(const FleetIdList *ids)
+fleet_lock_devices(const FleetIdList *ids, bool on_owner_authority)
 {
 	Datum		values[1];
 	int			rc;
@@ -59,8 +136,31 @@ fleet_lock_devices(const FleetIdList *ids)
 	FleetLockedDevices *locked;
 	TupleDesc	tupdesc;
 
-	values[0] = ids->sorted_array;
-	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_LOCK_DEVICES), values, NULL, false, 0);
+	if (!on_owner_authority)
+	{
+		values[0] = ids->sorted_array;
+		rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_LOCK_DEVICES), values, NULL, false, 0);
+	}
+	else
+	{
+		int64	   *visible;
+
+		values[0] = ids->sorted_array;
+		rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_VISIBLE_DEVICES), values, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "fleet_sites: reading devices failed: %s", SPI_result_code_string(rc));
+		visible = palloc(sizeof(int64) * (SPI_processed + 1));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			visible[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		values[0] = fleet_int64_array(visible, (int) SPI_processed);
+		SPI_freetuptable(SPI_tuptable);
+		rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_DEVICES_BY_ID, values, NULL, 0);
+	}
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fleet_sites: locking devices failed: %s", SPI_result_code_string(rc));
 

@@ -64,53 +64,11 @@ static int
 clear_conflicting_memberships(const FleetConflictList *conflicts)
 {
 	int64	   *device_ids = palloc(sizeof(int64) * conflicts->count);
-	Datum		values[1];
-	int			rc;
 	int			i;
 
 	for (i = 0; i < conflicts->count; i++)
 		device_ids[i] = conflicts->items[i].device_id;
-	values[0] = fleet_int64_array(device_ids, conflicts->count);
-
-	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_CLEAR_MEMBERSHIPS), values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "fleet_sites: clearing memberships failed: %s", SPI_result_code_string(rc));
-	return (int) SPI_processed;
-}
-
-/* site_id := target on the locked devices not already there. */
-static void
-set_device_sites(const FleetLockedDevices *locked, bool has_target, int64 target)
-{
-	int64	   *moving = palloc(sizeof(int64) * (locked->count + 1));
-	int			n = 0;
-	int			i;
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-	int			rc;
-
-	for (i = 0; i < locked->count; i++)
-	{
-		bool		already_there = has_target ?
-			(locked->has_site[i] && locked->site_ids[i] == target) :
-			!locked->has_site[i];
-
-		if (!already_there)
-			moving[n++] = locked->ids[i];
-	}
-	if (n == 0)
-		return;
-
-	values[0] = fleet_int64_array(moving, n);
-	values[1] = Int64GetDatum(target);
-	if (!has_target)
-		nulls[1] = 'n';
-	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_SET_DEVICE_SITE), values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "fleet_sites: updating device sites failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != (uint64) n)
-		elog(ERROR, "fleet_sites: updated " UINT64_FORMAT " of %d locked devices",
-			 SPI_processed, n);
+	return fleet_clear_memberships(device_ids, conflicts->count);
 }
 
 static void
@@ -134,8 +92,7 @@ audit_site_move(const FleetIdList *ids, int device_count, bool has_target, int64
 		appendStringInfo(&metadata, INT64_FORMAT, target);
 	else
 		appendStringInfoString(&metadata, "null");
-	appendStringInfo(&metadata, ", \"device_count\": %d, \"device_identifiers\": ", device_count);
-	fleet_json_identifier_array(&metadata, ids->in_input_order, ids->count);
+	fleet_append_device_sample(&metadata, ids, device_count);
 
 	if (cleared_count > 0)
 	{
@@ -192,7 +149,7 @@ fleet_assign_devices_to_site(PG_FUNCTION_ARGS)
 	/* 3. Locks, in the one order (locks.c): site, then devices ascending. */
 	if (has_target)
 		fleet_lock_site(target);
-	locked = fleet_lock_devices(ids);
+	locked = fleet_lock_devices(ids, false);
 
 	/* 4. Conflicts, read under those locks and scoped to the locked ids. */
 	conflicts = fleet_conflicts_new();
@@ -222,7 +179,7 @@ fleet_assign_devices_to_site(PG_FUNCTION_ARGS)
 	}
 
 	/* 7. Apply and audit. */
-	set_device_sites(locked, has_target, target);
+	fleet_set_device_sites(locked, has_target, target);
 	audit_site_move(ids, locked->count, has_target, target, conflicts, cleared_count);
 
 	fleet_conflicts_return(fcinfo, fleet_conflicts_new(), false, FLEET_DEVICE_NOT_FOUND);
