@@ -30,3 +30,10 @@ include $(PGXS)
 print-version:
 	@echo $(EXTVERSION)
 .PHONY: print-version
+
+# The benchmark and the valgrind run each set up their own throwaway cluster.
+bench:
+	bench/run
+memcheck:
+	test/memcheck/run
+.PHONY: bench memcheck

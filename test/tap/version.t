@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The version lives in fleet_sites.control; META.json, the README and the
+# install script must say the same. Prints TAP.
+cd "$(dirname "$0")/../.."
+version=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" fleet_sites.control)
+n=0; failed=0
+check() {  # check "description" command...
+    n=$((n + 1))
+    local what=$1; shift
+    if "$@" >/dev/null 2>&1; then echo "ok $n - $what"; else echo "not ok $n - $what"; failed=1; fi
+}
+echo "1..6"
+check "control file has a default_version ($version)" test -n "$version"
+check "install script sql/fleet_sites--$version.sql exists" test -f "sql/fleet_sites--$version.sql"
+check "META.json version is $version.0" grep -q "\"version\": \"$version.0\"" META.json
+check "META.json provides fleet_sites $version.0" \
+    perl -MJSON::PP -e 'my $m = decode_json(do { local $/; <STDIN> });
+        exit($m->{provides}{fleet_sites}{version} eq $ARGV[0] ? 0 : 1)' "$version.0" < META.json
+check "README names version $version" grep -q "version $version" README.md
+check "make print-version agrees" test "$(make -s print-version)" = "$version"
+exit $failed
