@@ -7,7 +7,7 @@
  *
  * Both the catalog facts and the SPI plans are cached for the life of the
  * backend. A relcache invalidation of any of our tables (DROP EXTENSION
- * sends one) marks the cache stale; the next call looks the extension up
+ * sends one), or any change to a schema, marks the cache stale; the next call looks the extension up
  * again and prepares fresh plans, so a dropped and re-created extension is
  * served by plans against its new tables.
  */
@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 static FleetCatalog cached;
 static bool cached_valid = false;
@@ -123,10 +124,21 @@ invalidate_on_relcache(Datum arg, Oid relid)
 		cached_valid = false;
 }
 
+/* A renamed or dropped schema: the plans name it, so they must go too. */
+static void
+invalidate_on_namespace(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) arg;
+	(void) cacheid;
+	(void) hashvalue;
+	cached_valid = false;
+}
+
 void
 fleet_catalog_register_invalidation(void)
 {
 	CacheRegisterRelcacheCallback(invalidate_on_relcache, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_on_namespace, (Datum) 0);
 }
 
 static Oid

@@ -10,7 +10,7 @@
  *   -> lock devices (ascending id) -> conflicts -> capacity, under the rack
  *   lock -> leave other racks -> set sites -> join -> audit row + NOTIFY.
  *
- * All or nothing, a fixed number of statements (at most nine), as in
+ * All or nothing, a fixed number of statements (at most ten), as in
  * site_move.c, and through the same lock code (locks.c).
  */
 #include "fleet_sites.h"
