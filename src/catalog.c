@@ -50,8 +50,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR KEY SHARE",
 		1, {INT8OID}
 	},
-	[FLEET_PLAN_READ_RACK_SITE] = {
-		"SELECT site_id FROM %s.fleet_rack WHERE id = $1",
+	[FLEET_PLAN_READ_RACK] = {
+		"SELECT site_id, row_count * column_count FROM %s.fleet_rack WHERE id = $1",
 		1, {INT8OID}
 	},
 	[FLEET_PLAN_LOCK_RACK] = {

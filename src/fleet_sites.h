@@ -38,7 +38,7 @@
 typedef enum FleetPlanId
 {
 	FLEET_PLAN_LOCK_SITE,			/* target site FOR KEY SHARE (owner) */
-	FLEET_PLAN_READ_RACK_SITE,		/* target rack's site, unlocked (owner) */
+	FLEET_PLAN_READ_RACK,		/* target rack, unlocked (owner) */
 	FLEET_PLAN_LOCK_RACK,			/* target rack FOR NO KEY UPDATE (owner) */
 	FLEET_PLAN_LOCK_DEVICES,		/* devices by identifier, id order (caller) */
 	FLEET_PLAN_VISIBLE_DEVICES,		/* ids the caller can see (caller) */

@@ -60,43 +60,19 @@ fleet_lock_site(int64 site_id)
 				 errmsg("site " INT64_FORMAT " does not exist", site_id)));
 }
 
-/*
- * Lock the target rack: its site first (level 1), then the rack (level 2).
- * The rack's site is read unlocked to know which site to lock, and read
- * again under the rack lock; if it changed in between, the call fails with
- * 40001 rather than lock a site after a rack, and the caller retries.
- */
-void
-fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
+/* Read the target rack through one of the two rack plans (unlocked or locking). */
+static void
+read_rack(FleetPlanId plan, int64 rack_id, FleetLockedRack *rack)
 {
 	Datum		values[1];
 	int			rc;
 	bool		isnull;
 	Datum		site;
-	bool		had_site;
-	int64		site_seen = 0;
 
 	values[0] = Int64GetDatum(rack_id);
-	rc = fleet_execute_as_owner(FLEET_PLAN_READ_RACK_SITE, values, NULL, 1);
+	rc = fleet_execute_as_owner(plan, values, NULL, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fleet_sites: reading rack failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("rack " INT64_FORMAT " does not exist", rack_id)));
-	site = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	had_site = !isnull;
-	if (had_site)
-		site_seen = DatumGetInt64(site);
-	SPI_freetuptable(SPI_tuptable);
-
-	/* A site deleted since the read shows up as a changed site below. */
-	if (had_site && !fleet_try_lock_site(site_seen))
-		site_seen = -1;
-
-	rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_RACK, values, NULL, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "fleet_sites: locking rack failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
@@ -109,8 +85,27 @@ fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
 	rack->slot_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+}
 
-	if (rack->has_site != had_site || rack->site_id != site_seen)
+/*
+ * Lock the target rack: its site first (level 1), then the rack (level 2).
+ * The rack's site is read unlocked to know which site to lock, and read
+ * again under the rack lock; if it changed in between, the call fails with
+ * 40001 rather than lock a site after a rack, and the caller retries.
+ */
+void
+fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
+{
+	FleetLockedRack seen;
+
+	read_rack(FLEET_PLAN_READ_RACK, rack_id, &seen);
+
+	/* A site deleted since the read counts as a changed site below. */
+	if (seen.has_site && !fleet_try_lock_site(seen.site_id))
+		seen.site_id = -1;
+
+	read_rack(FLEET_PLAN_LOCK_RACK, rack_id, rack);
+	if (rack->has_site != seen.has_site || rack->site_id != seen.site_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("rack " INT64_FORMAT " changed site while the move was locking it",
