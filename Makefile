@@ -27,6 +27,9 @@ EXTRA_CLEAN = results output_iso regression.diffs regression.out
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track headers: every object depends on the one shared header.
+$(OBJS): src/fleet_sites.h
+
 print-version:
 	@echo $(EXTVERSION)
 .PHONY: print-version

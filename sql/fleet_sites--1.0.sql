@@ -110,6 +110,32 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.fleet_rack_slot', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.fleet_activity', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.fleet_activity_id_seq', '');
 
+-- Deleting a site sets its racks' and devices' site_id to NULL through the
+-- foreign keys, and those cascades lock rows in table order. A move out of the
+-- site locks devices in id order, so the two could deadlock. This trigger makes
+-- a site delete follow the move functions' lock order: the site row (locked by
+-- the DELETE itself), then its racks, then its devices, each ascending by id.
+-- It runs on the extension owner's authority, as the cascades themselves do.
+CREATE FUNCTION @extschema@.fleet_site_lock_placements() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $fn$
+BEGIN
+    PERFORM 1 FROM @extschema@.fleet_rack WHERE site_id = OLD.id ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM @extschema@.fleet_device WHERE site_id = OLD.id ORDER BY id FOR NO KEY UPDATE;
+    RETURN OLD;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.fleet_site_lock_placements() IS
+    'Trigger: before a site is deleted, lock its racks and then its devices in ascending id order, so the delete follows the move functions'' lock order and cannot deadlock with them.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_site_lock_placements() FROM PUBLIC;
+
+CREATE TRIGGER fleet_site_lock_placements
+    BEFORE DELETE ON @extschema@.fleet_site
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.fleet_site_lock_placements();
+COMMENT ON TRIGGER fleet_site_lock_placements ON @extschema@.fleet_site IS
+    'Keeps site deletion in the one lock order (site, racks, devices).';
+
 -------------------------------------------------------------------------------
 -- Types
 -------------------------------------------------------------------------------

@@ -91,6 +91,11 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"DELETE FROM %s.fleet_rack_membership WHERE device_id = ANY ($1)",
 		1, {INT8ARRAYOID}
 	},
+	[FLEET_PLAN_REMAINING_MEMBERSHIPS] = {
+		"SELECT device_id, rack_id FROM %s.fleet_rack_membership"
+		" WHERE device_id = ANY ($1) ORDER BY device_id LIMIT 1",
+		1, {INT8ARRAYOID}
+	},
 	[FLEET_PLAN_SET_DEVICE_SITE] = {
 		"UPDATE %s.fleet_device SET site_id = $2, updated_at = pg_catalog.now()"
 		" WHERE id = ANY ($1)",

@@ -46,6 +46,7 @@ typedef enum FleetPlanId
 	FLEET_PLAN_SITE_CONFLICTS,		/* racked elsewhere, among locked ids */
 	FLEET_PLAN_RACK_PLACEMENT,		/* memberships of locked ids and target */
 	FLEET_PLAN_CLEAR_MEMBERSHIPS,	/* delete memberships of given ids */
+	FLEET_PLAN_REMAINING_MEMBERSHIPS,	/* memberships a delete missed (owner) */
 	FLEET_PLAN_SET_DEVICE_SITE,		/* site_id := target for given ids */
 	FLEET_PLAN_JOIN_RACK,			/* insert memberships into the target */
 	FLEET_PLAN_INSERT_ACTIVITY,		/* the audit row (owner) */

@@ -90,8 +90,9 @@ read_rack(FleetPlanId plan, int64 rack_id, FleetLockedRack *rack)
 /*
  * Lock the target rack: its site first (level 1), then the rack (level 2).
  * The rack's site is read unlocked to know which site to lock, and read
- * again under the rack lock; if it changed in between, the call fails with
- * 40001 rather than lock a site after a rack, and the caller retries.
+ * again under the rack lock; if it moved to another site in between, the
+ * call fails with 40001 rather than lock a site after a rack, and the caller
+ * retries.
  */
 void
 fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
@@ -105,7 +106,13 @@ fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
 		seen.site_id = -1;
 
 	read_rack(FLEET_PLAN_LOCK_RACK, rack_id, rack);
-	if (rack->has_site != seen.has_site || rack->site_id != seen.site_id)
+
+	/*
+	 * A rack that has no site now needs no site lock (its site may just have
+	 * been deleted, which set it NULL). Only a rack now at a site we did not
+	 * lock is a failure.
+	 */
+	if (rack->has_site && (!seen.has_site || rack->site_id != seen.site_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("rack " INT64_FORMAT " changed site while the move was locking it",

@@ -6,6 +6,8 @@
  */
 #include "fleet_sites.h"
 
+#include "miscadmin.h"
+
 static bool
 already_at(const FleetLockedDevices *locked, int i, bool has_site, int64 site_id)
 {
@@ -14,12 +16,20 @@ already_at(const FleetLockedDevices *locked, int i, bool has_site, int64 site_id
 	return locked->has_site[i] && locked->site_ids[i] == site_id;
 }
 
-/* Delete the memberships (and so, by cascade, the slots) of these devices. */
+/*
+ * Delete the memberships (and so, by cascade, the slots) of these devices,
+ * each of which was seen in a rack. The delete runs with the caller's rights.
+ * If it deleted fewer rows than that, either a concurrent rack deletion took
+ * some first (harmless) or row-level security hid them from the caller; in
+ * the second case the move must not go on, or the device would keep a rack
+ * at another site.
+ */
 int
 fleet_clear_memberships(const int64 *device_ids, int count)
 {
 	Datum		values[1];
 	int			rc;
+	int			deleted;
 
 	if (count == 0)
 		return 0;
@@ -27,7 +37,30 @@ fleet_clear_memberships(const int64 *device_ids, int count)
 	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_CLEAR_MEMBERSHIPS), values, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "fleet_sites: clearing memberships failed: %s", SPI_result_code_string(rc));
-	return (int) SPI_processed;
+	deleted = (int) SPI_processed;
+	if (deleted == count)
+		return deleted;
+
+	rc = fleet_execute_as_owner(FLEET_PLAN_REMAINING_MEMBERSHIPS, values, NULL, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "fleet_sites: rereading memberships failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int64		device_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1, &isnull));
+		int64		rack_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot clear the membership of device id " INT64_FORMAT " in rack " INT64_FORMAT,
+						device_id, rack_id),
+				 errdetail("Row-level security on fleet_rack_membership hides that row from role \"%s\".",
+						   GetUserNameFromId(GetUserId(), false))));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return deleted;
 }
 
 /* How many locked devices a move to site_id (or to none) would change. */

@@ -30,9 +30,11 @@ typedef struct RackPlacement
 } RackPlacement;
 
 static void
-read_rack_placement(const FleetLockedDevices *locked, int64 rack_id, RackPlacement *placement)
+read_rack_placement(const FleetLockedDevices *locked, bool has_rack, int64 rack_id,
+					RackPlacement *placement)
 {
 	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 	int			rc;
 	uint64		i;
 	TupleDesc	tupdesc;
@@ -44,7 +46,9 @@ read_rack_placement(const FleetLockedDevices *locked, int64 rack_id, RackPlaceme
 
 	values[0] = fleet_int64_array(locked->ids, locked->count);
 	values[1] = Int64GetDatum(rack_id);
-	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_RACK_PLACEMENT), values, NULL, false, 0);
+	nulls[1] = has_rack ? ' ' : 'n';
+	/* On the extension's authority, for the reason given in site_move.c. */
+	rc = fleet_execute_as_owner(FLEET_PLAN_RACK_PLACEMENT, values, nulls, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fleet_sites: reading memberships failed: %s", SPI_result_code_string(rc));
 
@@ -58,7 +62,7 @@ read_rack_placement(const FleetLockedDevices *locked, int64 rack_id, RackPlaceme
 
 		if (position < 0)
 			placement->other_members++;
-		else if (member_of == rack_id)
+		else if (has_rack && member_of == rack_id)
 			placement->in_target[position] = true;
 		else
 			placement->in_other_rack[placement->in_other_rack_count++] = device_id;
@@ -181,7 +185,8 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 	if (!has_rack)
 	{
 		/* Out of every rack; sites stay as they are. */
-		fleet_clear_memberships(locked->ids, locked->count);
+		read_rack_placement(locked, false, 0, &placement);
+		fleet_clear_memberships(placement.in_other_rack, placement.in_other_rack_count);
 		audit_rack_move(ids, locked->count, NULL, 0);
 		fleet_conflicts_return(fcinfo, conflicts, false, FLEET_DEVICE_LOSES_SITE);
 		SPI_finish();
@@ -189,7 +194,7 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 	}
 
 	/* Capacity, read under the rack lock: concurrent fills take turns. */
-	read_rack_placement(locked, rack.rack_id, &placement);
+	read_rack_placement(locked, true, rack.rack_id, &placement);
 	if (placement.other_members + locked->count > rack.slot_count)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),

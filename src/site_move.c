@@ -31,7 +31,14 @@ add_rack_conflicts(FleetConflictList *conflicts, const FleetLockedDevices *locke
 	if (!has_target)
 		nulls[1] = 'n';
 
-	rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_SITE_CONFLICTS), values, nulls, false, 0);
+	/*
+	 * Memberships and racks are read on the extension's authority: the
+	 * devices were chosen (and locked) with the caller's rights, but their
+	 * placement is a fact the move must see whole. A membership or rack that
+	 * row-level security hid from the caller would otherwise look like "not
+	 * racked", and the move would leave the device in a rack at another site.
+	 */
+	rc = fleet_execute_as_owner(FLEET_PLAN_SITE_CONFLICTS, values, nulls, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fleet_sites: reading rack conflicts failed: %s", SPI_result_code_string(rc));
 
