@@ -159,6 +159,17 @@ SELECT pg_temp.run_quietly($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a
 RESET ROLE;
 SELECT pg_temp.placement_violations();
 ROLLBACK;
+-- What the tenant is told: without force, the conflict (the placement is
+-- read on the extension's authority, so the hidden membership still counts);
+-- with force, 42501, since the caller's rights cannot delete that row.
+BEGIN;
+SET LOCAL ROLE regress_fleet_tenant;
+SELECT device_identifier, reason, conflicting_site_id, rack_id
+  FROM fleet_assign_devices_to_site(ARRAY['acme-3'], 601);
+\set VERBOSITY sqlstate
+SELECT * FROM fleet_assign_devices_to_site(ARRAY['acme-3'], 601, true);
+\set VERBOSITY default
+ROLLBACK;
 DROP POLICY regress_hide_memberships ON fleet_rack_membership;
 ALTER TABLE fleet_rack_membership DISABLE ROW LEVEL SECURITY;
 
