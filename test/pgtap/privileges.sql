@@ -1,0 +1,251 @@
+-- privileges.sql: the privilege gate of fleet_assign_devices_to_site, and
+-- the audit table closed to ordinary roles (spec/api.md, "Privilege gate").
+--
+-- Roles (created here; the ROLLBACK at the end removes them), each with
+-- SELECT on the five placement tables and EXECUTE on the function:
+--   fleet_test_none    nothing more
+--   fleet_test_site    UPDATE on fleet_device               ("site manage")
+--   fleet_test_rack    INSERT, DELETE on fleet_rack_membership ("rack manage")
+--   fleet_test_both    both
+--   fleet_test_member  member of fleet_test_group, which holds site manage
+-- None of them has any privilege on fleet_activity or fleet_site beyond SELECT.
+-- The session user is a superuser: every call is made after SET ROLE, so a
+-- gate that checked session_user instead of current_user would let all pass.
+-- Fleet: sites 1, 2; rack 10 at site 1, rack 20 at site 2;
+--        free (site 1, no rack), r1 (site 1, rack 10), r2 (site 2, rack 20, slot 0,0).
+-- The rack function's matrix (INSERT and DELETE on memberships, UPDATE on
+-- devices when a site changes) will get a section of its own.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION fleet_sites;
+
+SELECT plan(34);
+
+CREATE ROLE fleet_test_none NOLOGIN;
+CREATE ROLE fleet_test_site NOLOGIN;
+CREATE ROLE fleet_test_rack NOLOGIN;
+CREATE ROLE fleet_test_both NOLOGIN;
+CREATE ROLE fleet_test_group NOLOGIN;
+CREATE ROLE fleet_test_member NOLOGIN IN ROLE fleet_test_group;
+GRANT SELECT ON fleet_site, fleet_rack, fleet_device, fleet_rack_membership, fleet_rack_slot
+    TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group;
+GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_site(text[], bigint, boolean)
+    TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group;
+GRANT UPDATE ON fleet_device TO fleet_test_site, fleet_test_both, fleet_test_group;
+GRANT INSERT, DELETE ON fleet_rack_membership TO fleet_test_rack, fleet_test_both;
+
+-------------------------------------------------------------------------------
+-- Helpers
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM fleet_rack_slot;
+    DELETE FROM fleet_rack_membership;
+    DELETE FROM fleet_device;
+    DELETE FROM fleet_rack;
+    DELETE FROM fleet_site;
+    DELETE FROM fleet_activity;
+    INSERT INTO fleet_site (id, name) VALUES (1, 'one'), (2, 'two');
+    INSERT INTO fleet_rack (id, label, site_id) VALUES (10, 'r10', 1), (20, 'r20', 2);
+    INSERT INTO fleet_device (id, identifier, site_id) VALUES (1, 'free', 1), (2, 'r1', 1), (3, 'r2', 2);
+    INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (10, 2), (20, 3);
+    INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (20, 3, 0, 0);
+$$;
+
+CREATE FUNCTION pg_temp.place(ident text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('site %s, rack %s, slot %s',
+                  coalesce(d.site_id::text, 'Unassigned'), coalesce(m.rack_id::text, 'none'),
+                  coalesce(s.row_index || ',' || s.column_index, 'none'))
+      FROM fleet_device d
+      LEFT JOIN fleet_rack_membership m ON m.device_id = d.id
+      LEFT JOIN fleet_rack_slot s ON s.rack_id = m.rack_id AND s.device_id = d.id
+     WHERE d.identifier = ident
+$$;
+
+-- Every row version of every table, and the activity id sequence.
+CREATE FUNCTION pg_temp.snap() RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(E'\n',
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_site t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_rack t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_device t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_membership t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_slot t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_activity t),
+        (SELECT 'activity sequence ' || coalesce(pg_sequence_last_value(pg_get_serial_sequence('fleet_activity', 'id')::regclass)::text, 'unused')))
+$$;
+CREATE TEMP TABLE saved (snapshot text);
+CREATE FUNCTION pg_temp.mark() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM saved; INSERT INTO saved SELECT pg_temp.snap();
+$$;
+CREATE FUNCTION pg_temp.marked() RETURNS text LANGUAGE sql AS $$ SELECT snapshot FROM saved $$;
+
+-- Run a query as role r; its rows as text ('no rows' if none), or
+-- 'ERROR <sqlstate>: <message>'. pgTAP itself keeps running as the session
+-- user (its bookkeeping tables are not the role's to write).
+CREATE FUNCTION pg_temp.as_role(r name, query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    result text;
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', r);
+    BEGIN
+        EXECUTE format('SELECT coalesce(string_agg(x::text, '' ''), ''no rows'') FROM (%s) x', query) INTO result;
+    EXCEPTION WHEN OTHERS THEN
+        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+    END;
+    RESET ROLE;
+    RETURN result;
+END $$;
+
+-- Run a statement as role r: 'ok' or 'ERROR <sqlstate>: <message>'.
+CREATE FUNCTION pg_temp.exec_as(r name, statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    result text := 'ok';
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', r);
+    BEGIN
+        EXECUTE statement;
+    EXCEPTION WHEN OTHERS THEN
+        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+    END;
+    RESET ROLE;
+    RETURN result;
+END $$;
+
+-------------------------------------------------------------------------------
+-- Neither right
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT pg_temp.mark();
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'no right: 42501 naming UPDATE on fleet_device');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 1, true)$$),
+               '^ERROR 42501: .*(UPDATE.*fleet_device|DELETE.*fleet_rack_membership)',
+               'no right, force: 42501');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['nope'], 1)$$),
+               '^ERROR 42501',
+               'no right: 42501 even for an unknown device (no conflict list leaks)');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written');
+
+-- Input is validated before the gate.
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_site('{}', 2)$$),
+               '^ERROR 22023', 'no right, empty ids: 22023 (input is checked first)');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 0)$$),
+               '^ERROR 22023', 'no right, target 0: 22023 (input is checked first)');
+
+-------------------------------------------------------------------------------
+-- Rack right only
+-------------------------------------------------------------------------------
+
+SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'rack right only: 42501 naming UPDATE on fleet_device');
+SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 1, true)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'rack right only, force: 42501 naming UPDATE on fleet_device');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written');
+
+-------------------------------------------------------------------------------
+-- Site right only
+-------------------------------------------------------------------------------
+
+SELECT is(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2)$$),
+          'no rows', 'site right, no force: the move applies (no UPDATE needed on fleet_site)');
+SELECT is(pg_temp.place('free'), 'site 2, rack none, slot none', '... the device is at the target');
+SELECT results_eq($$SELECT actor, event_type, site_id FROM fleet_activity$$,
+                  $$VALUES ('fleet_test_site'::text, 'devices.reassigned_to_site'::text, 2::bigint)$$,
+                  '... and one audit row is written with the role as actor, though it has no privilege on fleet_activity');
+
+SELECT pg_temp.reset();
+SELECT pg_temp.mark();
+SELECT is(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 1)$$),
+          '(r2,DEVICE_IN_RACK_AT_OTHER_SITE,2,20)', 'site right, no force, conflict: the conflict is returned');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2, true)$$),
+               '^ERROR 42501: .*DELETE.*fleet_rack_membership',
+               'site right, force without any conflict: 42501 naming DELETE on fleet_rack_membership');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 1, true)$$),
+               '^ERROR 42501: .*DELETE.*fleet_rack_membership',
+               'site right, force with a conflict: 42501, the rack is not stripped');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 999, true)$$),
+               '^ERROR 42501',
+               'site right, force, missing target: 42501 (the gate comes before the target site is looked up)');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2, NULL)$$),
+               '^ERROR 22004', 'site right, force_clear NULL: 22004 (input is checked first)');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written; r2 keeps its membership and slot');
+
+-------------------------------------------------------------------------------
+-- Both rights
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2', 'free'], 1, true)$$),
+          'no rows', 'both rights, force with a conflict: applies');
+SELECT is(pg_temp.place('r2'), 'site 1, rack none, slot none',
+          '... membership and slot cleared (no privilege on fleet_rack_slot needed)');
+SELECT results_eq($$SELECT actor, description FROM fleet_activity$$,
+                  $$VALUES ('fleet_test_both'::text, 'Reassigned 2 device(s) to site 1 (1 rack membership(s) force-cleared)'::text)$$,
+                  '... audited with the role as actor');
+SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2, true)$$),
+          'no rows', 'both rights, force without a conflict: applies');
+SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free', 'r1'], NULL)$$),
+          '(r1,DEVICE_IN_RACK_AT_OTHER_SITE,1,10)', 'both rights, no force, conflict: the conflict is returned');
+
+-------------------------------------------------------------------------------
+-- Rights through membership, and current_user rather than session_user
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT is(pg_temp.as_role('fleet_test_member', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2)$$),
+          'no rows', 'site right inherited from a group role: applies');
+SELECT is((SELECT actor FROM fleet_activity), 'fleet_test_member', '... the actor is the calling role, not the group');
+
+-- A SECURITY DEFINER wrapper owned by a role with both rights, called by a
+-- role with none: current_user inside is the owner, and that is whose rights
+-- count and who is recorded.
+CREATE FUNCTION public.fleet_test_wrapper(ids text[], target bigint) RETURNS SETOF fleet_conflict
+    LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_catalog
+    AS $$ SELECT * FROM fleet_assign_devices_to_site(ids, target, true) $$;
+ALTER FUNCTION public.fleet_test_wrapper(text[], bigint) OWNER TO fleet_test_both;
+GRANT EXECUTE ON FUNCTION public.fleet_test_wrapper(text[], bigint) TO fleet_test_none;
+SELECT pg_temp.reset();
+SELECT is(pg_temp.as_role('fleet_test_none', $$SELECT * FROM public.fleet_test_wrapper(ARRAY['r2'], 1)$$),
+          'no rows', 'called through a definer wrapper of a role with both rights: applies');
+SELECT is((SELECT actor FROM fleet_activity), 'fleet_test_both', '... and the actor is current_user at call time');
+
+-------------------------------------------------------------------------------
+-- fleet_activity: no ordinary role writes it
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+INSERT INTO fleet_activity (actor, event_type, description, metadata) VALUES ('me', 'test', 'a row', '{}');
+SELECT pg_temp.mark();
+CREATE TEMP TABLE activity_writes (statement text);
+INSERT INTO activity_writes VALUES
+    ($$INSERT INTO fleet_activity (actor, event_type, description, metadata) VALUES ('x', 'forged', 'x', '{}')$$),
+    ($$UPDATE fleet_activity SET actor = 'x'$$),
+    ($$DELETE FROM fleet_activity$$),
+    ($$TRUNCATE fleet_activity$$);
+SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_none', statement), 11), ' ') FROM activity_writes),
+          'ERROR 42501 ERROR 42501 ERROR 42501 ERROR 42501',
+          'fleet_test_none cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
+SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_site', statement), 11), ' ') FROM activity_writes),
+          'ERROR 42501 ERROR 42501 ERROR 42501 ERROR 42501',
+          'fleet_test_site cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
+SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_rack', statement), 11), ' ') FROM activity_writes),
+          'ERROR 42501 ERROR 42501 ERROR 42501 ERROR 42501',
+          'fleet_test_rack cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
+SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_both', statement), 11), ' ') FROM activity_writes),
+          'ERROR 42501 ERROR 42501 ERROR 42501 ERROR 42501',
+          'fleet_test_both cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
+SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_member', statement), 11), ' ') FROM activity_writes),
+          'ERROR 42501 ERROR 42501 ERROR 42501 ERROR 42501',
+          'fleet_test_member cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... and the activity rows are as they were');
+SELECT is_empty($$SELECT r FROM unnest(ARRAY['fleet_test_none', 'fleet_test_site', 'fleet_test_rack',
+                                              'fleet_test_both', 'fleet_test_member', 'public']) r
+                   WHERE has_table_privilege(r, 'fleet_activity', 'INSERT, UPDATE, DELETE, TRUNCATE')$$,
+                'no test role and not PUBLIC holds a write privilege on fleet_activity');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,206 @@
+-- rls.sql: row-level security applies to fleet_assign_devices_to_site
+-- (spec/api.md: SECURITY INVOKER; "a device the caller cannot see is
+-- DEVICE_NOT_FOUND, and no statement touches it"; the placement invariant).
+--
+-- Tenant "a" sees the devices and racks whose names start with "a-", the
+-- memberships of those devices in those racks, and their slots.
+--   sites 1, 2
+--   racks   10 a-rack (site 2)   20 b-rack (site 2)   30 a-rack-1 (site 1)
+--   devices a-1  site 2, rack 10, slot 0,0
+--           a-2  site 1, no rack
+--           b-1  site 2, rack 20, slot 0,0
+--           b-2  site 2, rack 10, slot 0,1   (tenant b's device in a's rack)
+--           a-3  site 2, rack 20, slot 1,1   (a's device in b's rack)
+-- fleet_test_tenant has both rights (UPDATE on fleet_device, DELETE on
+-- fleet_rack_membership); it is not the owner and does not bypass RLS.
+-- fleet_test_reader may read every device but update only a-*.
+-- Every check of the result is made as the session user (a superuser, who
+-- sees every row).
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION fleet_sites;
+
+SELECT plan(25);
+
+CREATE ROLE fleet_test_tenant NOLOGIN;
+CREATE ROLE fleet_test_reader NOLOGIN;
+GRANT SELECT ON fleet_site, fleet_rack, fleet_device, fleet_rack_membership, fleet_rack_slot
+    TO fleet_test_tenant, fleet_test_reader;
+GRANT UPDATE ON fleet_device TO fleet_test_tenant, fleet_test_reader;
+GRANT INSERT, DELETE ON fleet_rack_membership TO fleet_test_tenant, fleet_test_reader;
+GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_site(text[], bigint, boolean)
+    TO fleet_test_tenant, fleet_test_reader;
+
+ALTER TABLE fleet_device ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_rack ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_rack_membership ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_rack_slot ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_a ON fleet_device TO fleet_test_tenant
+    USING (identifier LIKE 'a-%') WITH CHECK (identifier LIKE 'a-%');
+CREATE POLICY tenant_a ON fleet_rack TO fleet_test_tenant
+    USING (label LIKE 'a-%');
+CREATE POLICY tenant_a ON fleet_rack_membership TO fleet_test_tenant
+    USING (EXISTS (SELECT 1 FROM fleet_device d WHERE d.id = device_id)
+           AND EXISTS (SELECT 1 FROM fleet_rack r WHERE r.id = rack_id));
+CREATE POLICY tenant_a ON fleet_rack_slot TO fleet_test_tenant
+    USING (EXISTS (SELECT 1 FROM fleet_rack_membership m
+                    WHERE m.rack_id = fleet_rack_slot.rack_id AND m.device_id = fleet_rack_slot.device_id));
+
+CREATE POLICY read_all ON fleet_device FOR SELECT TO fleet_test_reader USING (true);
+CREATE POLICY update_a ON fleet_device FOR UPDATE TO fleet_test_reader
+    USING (identifier LIKE 'a-%') WITH CHECK (identifier LIKE 'a-%');
+CREATE POLICY all_rows ON fleet_rack TO fleet_test_reader USING (true);
+CREATE POLICY all_rows ON fleet_rack_membership TO fleet_test_reader USING (true);
+CREATE POLICY all_rows ON fleet_rack_slot TO fleet_test_reader USING (true);
+
+-------------------------------------------------------------------------------
+-- Helpers
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM fleet_rack_slot;
+    DELETE FROM fleet_rack_membership;
+    DELETE FROM fleet_device;
+    DELETE FROM fleet_rack;
+    DELETE FROM fleet_site;
+    DELETE FROM fleet_activity;
+    INSERT INTO fleet_site (id, name) VALUES (1, 'one'), (2, 'two');
+    INSERT INTO fleet_rack (id, label, site_id) VALUES (10, 'a-rack', 2), (20, 'b-rack', 2), (30, 'a-rack-1', 1);
+    INSERT INTO fleet_device (id, identifier, site_id) VALUES
+        (1, 'a-1', 2), (2, 'a-2', 1), (3, 'b-1', 2), (4, 'b-2', 2), (5, 'a-3', 2);
+    INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (10, 1), (20, 3), (10, 4), (20, 5);
+    INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES
+        (10, 1, 0, 0), (20, 3, 0, 0), (10, 4, 0, 1), (20, 5, 1, 1);
+$$;
+
+CREATE FUNCTION pg_temp.place(ident text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('site %s, rack %s, slot %s',
+                  coalesce(d.site_id::text, 'Unassigned'), coalesce(m.rack_id::text, 'none'),
+                  coalesce(s.row_index || ',' || s.column_index, 'none'))
+      FROM fleet_device d
+      LEFT JOIN fleet_rack_membership m ON m.device_id = d.id
+      LEFT JOIN fleet_rack_slot s ON s.rack_id = m.rack_id AND s.device_id = d.id
+     WHERE d.identifier = ident
+$$;
+
+-- Every row version of every table, and the activity id sequence.
+CREATE FUNCTION pg_temp.snap() RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(E'\n',
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_site t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_rack t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_device t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_membership t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_slot t),
+        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_activity t),
+        (SELECT 'activity sequence ' || coalesce(pg_sequence_last_value(pg_get_serial_sequence('fleet_activity', 'id')::regclass)::text, 'unused')))
+$$;
+CREATE TEMP TABLE saved (snapshot text);
+CREATE FUNCTION pg_temp.mark() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM saved; INSERT INTO saved SELECT pg_temp.snap();
+$$;
+CREATE FUNCTION pg_temp.marked() RETURNS text LANGUAGE sql AS $$ SELECT snapshot FROM saved $$;
+
+-- Run a query as role r; its rows as text ('no rows' if none), or 'ERROR <sqlstate>: <message>'.
+CREATE FUNCTION pg_temp.as_role(r name, query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    result text;
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', r);
+    BEGIN
+        EXECUTE format('SELECT coalesce(string_agg(x::text, '' ''), ''no rows'') FROM (%s) x', query) INTO result;
+    EXCEPTION WHEN OTHERS THEN
+        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+    END;
+    RESET ROLE;
+    RETURN result;
+END $$;
+
+CREATE FUNCTION pg_temp.violations() RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(d.identifier || ' at site ' || coalesce(d.site_id::text, 'none')
+                               || ' in rack ' || r.id || ' at site ' || coalesce(r.site_id::text, 'none'), '; '), 'none')
+      FROM fleet_device d
+      JOIN fleet_rack_membership m ON m.device_id = d.id
+      JOIN fleet_rack r ON r.id = m.rack_id
+     WHERE d.site_id IS DISTINCT FROM r.site_id
+$$;
+
+-------------------------------------------------------------------------------
+-- The policies work (otherwise the rest proves nothing)
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT identifier FROM fleet_device ORDER BY identifier$$),
+          '(a-1) (a-2) (a-3)', 'the tenant sees its devices only');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT rack_id, device_id FROM fleet_rack_membership$$),
+          '(10,1)', 'the tenant sees only the membership of its device in its rack');
+SELECT ok(NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'fleet_test_tenant'),
+          'the tenant role neither is a superuser nor bypasses RLS');
+
+-------------------------------------------------------------------------------
+-- A device the caller cannot see is not found and not touched
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.mark();
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], 1)$$),
+          '(b-1,DEVICE_NOT_FOUND,,)', 'an invisible device is DEVICE_NOT_FOUND (not a rack conflict)');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], 1, true)$$),
+          '(b-1,DEVICE_NOT_FOUND,,)', '... also under force');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], NULL, true)$$),
+          '(b-1,DEVICE_NOT_FOUND,,)', '... also to Unassigned');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-2', 'b-1'], 2)$$),
+          '(b-1,DEVICE_NOT_FOUND,,)', 'a visible and an invisible device: only the invisible one is reported');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-1', 'b-2'], 1, true)$$),
+          '(b-2,DEVICE_NOT_FOUND,,)', 'force with a clearable visible device and an invisible one: only the residual');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... none of these calls wrote anything');
+SELECT is(pg_temp.place('b-1'), 'site 2, rack 20, slot 0,0', 'b-1 keeps its site, membership and slot');
+SELECT is(pg_temp.place('a-1'), 'site 2, rack 10, slot 0,0', 'a-1 keeps its membership (no half-applied force)');
+
+-------------------------------------------------------------------------------
+-- A visible device moves; the invisible rack-mate stays
+-------------------------------------------------------------------------------
+
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-1'], 1, true)$$),
+          'no rows', 'the tenant force-moves its own racked device');
+SELECT is(pg_temp.place('a-1'), 'site 1, rack none, slot none', '... which leaves its rack and slot');
+SELECT is(pg_temp.place('b-2'), 'site 2, rack 10, slot 0,1', '... while the invisible device in the same rack stays');
+SELECT results_eq($$SELECT actor, description, metadata FROM fleet_activity$$,
+                  $$VALUES ('fleet_test_tenant'::text,
+                            'Reassigned 1 device(s) to site 1 (1 rack membership(s) force-cleared)'::text,
+                            '{"target_site_id": 1, "device_count": 1, "device_identifiers": ["a-1"],
+                              "force_cleared_rack_membership_count": 1,
+                              "force_cleared_device_identifiers": ["a-1"]}'::jsonb)$$,
+                  '... and the audit row names only the visible device');
+SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-2'], NULL)$$),
+          'no rows', 'the tenant moves its unracked device to Unassigned');
+SELECT is(pg_temp.place('a-2'), 'site Unassigned, rack none, slot none', '... and it is Unassigned');
+
+-------------------------------------------------------------------------------
+-- A visible device whose membership the caller cannot see (it is in another
+-- tenant's rack): the move must not break the placement invariant, and the
+-- hidden membership is not the caller's to delete.
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT isnt(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-3'], 1)$$),
+            'no rows', 'moving a-3, racked in a rack the tenant cannot see, is not applied');
+SELECT is(pg_temp.place('a-3'), 'site 2, rack 20, slot 1,1', '... a-3 stays at its rack''s site, in its rack and slot');
+SELECT is(pg_temp.violations(), 'none', '... the placement invariant holds');
+SELECT isnt(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-3'], 1, true)$$),
+            'no rows', 'the same with force is not applied');
+SELECT is(pg_temp.place('a-3'), 'site 2, rack 20, slot 1,1', '... the hidden membership is not deleted, a-3 does not move');
+SELECT is(pg_temp.violations(), 'none', '... the placement invariant holds');
+
+-------------------------------------------------------------------------------
+-- A device the caller may read but not update is not touched either, and
+-- the batch stays all or nothing.
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT pg_temp.mark();
+SELECT isnt(pg_temp.as_role('fleet_test_reader', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-2', 'b-1'], 2, true)$$),
+            'no rows', 'a batch with a device the caller may not update is not applied');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written: b-1 untouched, a-2 not moved alone');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,369 @@
+-- schema.sql: the shape of fleet_sites 1.0 as spec/api.md fixes it.
+--
+-- Tables, columns and their types, keys, foreign keys with their ON DELETE
+-- action (checked in the catalog and by deleting rows), unique rules, the
+-- indexes a user expects under those foreign keys, the enum and the
+-- composite type, the function's signature and properties, registration for
+-- pg_dump, and no privilege for PUBLIC. Columns beyond the contract are
+-- allowed: every column check is limited to the contract's columns.
+-- When fleet_assign_devices_to_rack arrives, its signature checks go in the
+-- "Functions" section below.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION fleet_sites;
+
+SELECT plan(110);
+
+-- Helpers (pg_temp: gone with the session, and the ROLLBACK drops them anyway).
+
+-- (column, type) of the named columns of a relation, for results_eq.
+CREATE FUNCTION pg_temp.columns_of(rel regclass, cols text[])
+RETURNS TABLE (column_name name, column_type text) LANGUAGE sql AS $$
+    SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname = ANY (cols)
+     ORDER BY array_position(cols, a.attname::text)
+$$;
+
+-- Is there a valid, non-partial unique index on exactly these columns (any order)?
+CREATE FUNCTION pg_temp.has_unique_on(rel regclass, cols text[]) RETURNS boolean LANGUAGE sql AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+         WHERE i.indrelid = rel AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+           AND i.indnkeyatts = cardinality(cols)
+           AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = rel AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+               = (SELECT array_agg(c ORDER BY c) FROM unnest(cols) c))
+$$;
+
+-- Is there a valid index whose first key column is col?
+CREATE FUNCTION pg_temp.has_leading_index(rel regclass, col name) RETURNS boolean LANGUAGE sql AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = rel AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = rel AND i.indisvalid AND i.indpred IS NULL AND a.attname = col)
+$$;
+
+-- ON DELETE action of the foreign key on exactly these columns of rel.
+CREATE FUNCTION pg_temp.fk_delete_action(rel regclass, cols text[]) RETURNS text LANGUAGE sql AS $$
+    SELECT CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                              WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END
+      FROM pg_catalog.pg_constraint c
+     WHERE c.conrelid = rel AND c.contype = 'f'
+       AND (SELECT array_agg(a.attname::text ORDER BY k.n)
+              FROM unnest(c.conkey) WITH ORDINALITY k(attnum, n)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum) = cols
+$$;
+
+-------------------------------------------------------------------------------
+-- Tables and their contract columns
+-------------------------------------------------------------------------------
+
+SELECT has_table('fleet_site');
+SELECT has_table('fleet_rack');
+SELECT has_table('fleet_device');
+SELECT has_table('fleet_rack_membership');
+SELECT has_table('fleet_rack_slot');
+SELECT has_table('fleet_activity');
+
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_site', ARRAY['id', 'name'])$$,
+    $$VALUES ('id'::name, 'bigint'), ('name', 'text')$$,
+    'fleet_site contract columns and types');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_rack', ARRAY['id', 'label', 'site_id', 'row_count', 'column_count'])$$,
+    $$VALUES ('id'::name, 'bigint'), ('label', 'text'), ('site_id', 'bigint'),
+             ('row_count', 'integer'), ('column_count', 'integer')$$,
+    'fleet_rack contract columns and types');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_device', ARRAY['id', 'identifier', 'site_id', 'updated_at'])$$,
+    $$VALUES ('id'::name, 'bigint'), ('identifier', 'text'), ('site_id', 'bigint'),
+             ('updated_at', 'timestamp with time zone')$$,
+    'fleet_device contract columns and types');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_rack_membership', ARRAY['rack_id', 'device_id'])$$,
+    $$VALUES ('rack_id'::name, 'bigint'), ('device_id', 'bigint')$$,
+    'fleet_rack_membership contract columns and types');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_rack_slot', ARRAY['rack_id', 'device_id', 'row_index', 'column_index'])$$,
+    $$VALUES ('rack_id'::name, 'bigint'), ('device_id', 'bigint'), ('row_index', 'integer'),
+             ('column_index', 'integer')$$,
+    'fleet_rack_slot contract columns and types');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.columns_of('fleet_activity',
+        ARRAY['id', 'occurred_at', 'actor', 'event_type', 'site_id', 'description', 'metadata'])$$,
+    $$VALUES ('id'::name, 'bigint'), ('occurred_at', 'timestamp with time zone'), ('actor', 'text'),
+             ('event_type', 'text'), ('site_id', 'bigint'), ('description', 'text'), ('metadata', 'jsonb')$$,
+    'fleet_activity contract columns and types');
+
+-- NOT NULL where the contract says so, nullable where NULL has a meaning.
+SELECT col_not_null('fleet_site', 'name');
+SELECT col_not_null('fleet_rack', 'label');
+SELECT col_not_null('fleet_rack', 'row_count');
+SELECT col_not_null('fleet_rack', 'column_count');
+SELECT col_not_null('fleet_device', 'identifier');
+SELECT col_not_null('fleet_rack_membership', 'rack_id');
+SELECT col_not_null('fleet_rack_membership', 'device_id');
+SELECT col_not_null('fleet_activity', 'occurred_at');
+SELECT col_not_null('fleet_activity', 'actor');
+SELECT col_not_null('fleet_activity', 'event_type');
+SELECT col_not_null('fleet_activity', 'description');
+SELECT col_not_null('fleet_activity', 'metadata');
+SELECT col_is_null('fleet_rack', 'site_id', 'fleet_rack.site_id is nullable (a rack with no site)');
+SELECT col_is_null('fleet_device', 'site_id', 'fleet_device.site_id is nullable (Unassigned)');
+SELECT col_is_null('fleet_activity', 'site_id', 'fleet_activity.site_id is nullable (moves to Unassigned)');
+
+SELECT col_default_is('fleet_rack', 'row_count', '12');
+SELECT col_default_is('fleet_rack', 'column_count', '12');
+
+-- Identity ids, GENERATED BY DEFAULT (explicit ids load, pg_restore works).
+SELECT is((SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'fleet_site'::regclass AND attname = 'id'),
+          'd', 'fleet_site.id is an identity GENERATED BY DEFAULT');
+SELECT is((SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'fleet_rack'::regclass AND attname = 'id'),
+          'd', 'fleet_rack.id is an identity GENERATED BY DEFAULT');
+SELECT is((SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'fleet_device'::regclass AND attname = 'id'),
+          'd', 'fleet_device.id is an identity GENERATED BY DEFAULT');
+SELECT is((SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'fleet_activity'::regclass AND attname = 'id'),
+          'd', 'fleet_activity.id is an identity GENERATED BY DEFAULT');
+
+-------------------------------------------------------------------------------
+-- Keys and unique rules
+-------------------------------------------------------------------------------
+
+SELECT col_is_pk('fleet_site', 'id');
+SELECT col_is_pk('fleet_rack', 'id');
+SELECT col_is_pk('fleet_device', 'id');
+SELECT col_is_pk('fleet_activity', 'id');
+
+SELECT ok(pg_temp.has_unique_on('fleet_site', ARRAY['name']), 'fleet_site.name is unique');
+SELECT ok(pg_temp.has_unique_on('fleet_device', ARRAY['identifier']), 'fleet_device.identifier is unique');
+SELECT ok(pg_temp.has_unique_on('fleet_rack_membership', ARRAY['device_id']),
+          'fleet_rack_membership is unique on device_id alone (a device is in at most one rack)');
+SELECT ok(pg_temp.has_unique_on('fleet_rack_slot', ARRAY['rack_id', 'row_index', 'column_index']),
+          'fleet_rack_slot is unique on (rack_id, row_index, column_index) (one device per slot)');
+SELECT ok(NOT EXISTS (
+              SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+               WHERE i.indrelid = 'fleet_device'::regclass AND i.indisunique AND a.attname = 'site_id'),
+          'fleet_device.site_id is in no unique index (a site move stays a non-key update)');
+
+-- The same rules, enforced on rows.
+INSERT INTO fleet_site (id, name) VALUES (101, 'north'), (102, 'south');
+INSERT INTO fleet_rack (id, label, site_id, row_count, column_count) VALUES (110, 'r110', 101, 2, 2), (120, 'r120', 102, 2, 2);
+INSERT INTO fleet_device (id, identifier, site_id) VALUES (101, 'd1', 101), (102, 'd2', 101), (103, 'd3', 102);
+INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (110, 101), (110, 102), (120, 103);
+INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (110, 101, 0, 0), (120, 103, 1, 1);
+
+SELECT throws_ok($$INSERT INTO fleet_site (name) VALUES ('north')$$, '23505', NULL,
+                 'a second site named north is rejected');
+SELECT throws_ok($$INSERT INTO fleet_device (identifier) VALUES ('d1')$$, '23505', NULL,
+                 'a second device d1 is rejected');
+SELECT throws_ok($$INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (120, 101)$$, '23505', NULL,
+                 'a device cannot join a second rack');
+SELECT throws_ok($$INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (110, 102, 0, 0)$$,
+                 '23505', NULL, 'two devices cannot share a slot');
+SELECT throws_ok($$INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (120, 102, 0, 0)$$,
+                 '23503', NULL, 'a slot needs a membership of that device in that rack');
+SELECT throws_ok($$INSERT INTO fleet_rack (label, row_count) VALUES ('bad', 0)$$, '23514', NULL,
+                 'row_count 0 is rejected');
+SELECT throws_ok($$INSERT INTO fleet_rack (label, row_count) VALUES ('bad', 13)$$, '23514', NULL,
+                 'row_count 13 is rejected');
+SELECT throws_ok($$INSERT INTO fleet_rack (label, column_count) VALUES ('bad', 0)$$, '23514', NULL,
+                 'column_count 0 is rejected');
+SELECT throws_ok($$INSERT INTO fleet_rack (label, column_count) VALUES ('bad', 13)$$, '23514', NULL,
+                 'column_count 13 is rejected');
+SELECT lives_ok($$INSERT INTO fleet_rack (id, label, row_count, column_count) VALUES (130, 'edges', 1, 12),
+                                                                                    (131, 'edges', 12, 1)$$,
+                'row_count and column_count 1 and 12 are accepted');
+
+-- An INSERT naming only the contract columns works on every table.
+SELECT lives_ok($$INSERT INTO fleet_site (name) VALUES ('only-contract')$$,
+                'fleet_site takes an INSERT of its contract columns');
+SELECT lives_ok($$INSERT INTO fleet_rack (label, site_id) VALUES ('only-contract', NULL)$$,
+                'fleet_rack takes an INSERT of its contract columns');
+SELECT lives_ok($$INSERT INTO fleet_device (identifier, site_id) VALUES ('only-contract', 102)$$,
+                'fleet_device takes an INSERT of its contract columns');
+SELECT lives_ok($$INSERT INTO fleet_rack_membership (rack_id, device_id)
+                  SELECT 120, id FROM fleet_device WHERE identifier = 'only-contract'$$,
+                'fleet_rack_membership takes an INSERT of its contract columns');
+SELECT lives_ok($$INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (110, 102, 1, 0)$$,
+                'fleet_rack_slot takes an INSERT of its contract columns');
+SELECT lives_ok($$INSERT INTO fleet_activity (occurred_at, actor, event_type, site_id, description, metadata)
+                  VALUES (now(), 'me', 'test', NULL, 'test', '{}')$$,
+                'fleet_activity takes an INSERT of its contract columns');
+
+-------------------------------------------------------------------------------
+-- Foreign keys and their ON DELETE actions
+-------------------------------------------------------------------------------
+
+SELECT fk_ok('fleet_rack', 'site_id', 'fleet_site', 'id');
+SELECT fk_ok('fleet_device', 'site_id', 'fleet_site', 'id');
+SELECT fk_ok('fleet_rack_membership', 'rack_id', 'fleet_rack', 'id');
+SELECT fk_ok('fleet_rack_membership', 'device_id', 'fleet_device', 'id');
+SELECT fk_ok('fleet_rack_slot', ARRAY['rack_id', 'device_id'], 'fleet_rack_membership', ARRAY['rack_id', 'device_id']);
+
+SELECT is(pg_temp.fk_delete_action('fleet_rack', ARRAY['site_id']), 'SET NULL',
+          'fleet_rack.site_id -> fleet_site ON DELETE SET NULL');
+SELECT is(pg_temp.fk_delete_action('fleet_device', ARRAY['site_id']), 'SET NULL',
+          'fleet_device.site_id -> fleet_site ON DELETE SET NULL');
+SELECT is(pg_temp.fk_delete_action('fleet_rack_membership', ARRAY['rack_id']), 'CASCADE',
+          'fleet_rack_membership.rack_id -> fleet_rack ON DELETE CASCADE');
+SELECT is(pg_temp.fk_delete_action('fleet_rack_membership', ARRAY['device_id']), 'CASCADE',
+          'fleet_rack_membership.device_id -> fleet_device ON DELETE CASCADE');
+SELECT is(pg_temp.fk_delete_action('fleet_rack_slot', ARRAY['rack_id', 'device_id']), 'CASCADE',
+          'fleet_rack_slot (rack_id, device_id) -> fleet_rack_membership ON DELETE CASCADE');
+SELECT is_empty($$SELECT conname FROM pg_constraint WHERE conrelid = 'fleet_activity'::regclass AND contype = 'f'$$,
+                'fleet_activity has no foreign key (history outlives sites)');
+
+-- The actions, on rows. State now: d1 in r110 (slot 0,0), d2 in r110 (slot 1,0), d3 in r120 (slot 1,1).
+DELETE FROM fleet_rack_membership WHERE device_id = 101;
+SELECT is_empty($$SELECT 1 FROM fleet_rack_slot WHERE device_id = 101$$,
+                'deleting a membership deletes its slot');
+DELETE FROM fleet_device WHERE id = 102;
+SELECT is_empty($$SELECT 1 FROM fleet_rack_membership WHERE device_id = 102 UNION ALL
+                  SELECT 1 FROM fleet_rack_slot WHERE device_id = 102$$,
+                'deleting a device deletes its membership and slot');
+INSERT INTO fleet_activity (actor, event_type, site_id, description, metadata)
+VALUES ('me', 'test', 102, 'about site 102', '{}');
+DELETE FROM fleet_site WHERE id = 102;
+SELECT results_eq($$SELECT (SELECT site_id FROM fleet_rack WHERE id = 120), (SELECT site_id FROM fleet_device WHERE id = 103),
+                           (SELECT count(*) FROM fleet_rack_membership WHERE device_id = 103),
+                           (SELECT count(*) FROM fleet_activity WHERE site_id = 102)$$,
+                  $$VALUES (NULL::bigint, NULL::bigint, 1::bigint, 1::bigint)$$,
+                  'deleting a site leaves its racks and devices Unassigned, memberships and history intact');
+DELETE FROM fleet_rack WHERE id = 120;
+SELECT is_empty($$SELECT 1 FROM fleet_rack_membership WHERE rack_id = 120 UNION ALL
+                  SELECT 1 FROM fleet_rack_slot WHERE rack_id = 120$$,
+                'deleting a rack deletes its memberships and their slots');
+
+-------------------------------------------------------------------------------
+-- Indexes
+-------------------------------------------------------------------------------
+
+-- Every foreign key's referencing columns lead an index, so ON DELETE
+-- actions and "members of a rack" do not scan whole tables.
+SELECT ok(pg_temp.has_leading_index('fleet_rack', 'site_id'), 'fleet_rack.site_id is indexed');
+SELECT ok(pg_temp.has_leading_index('fleet_device', 'site_id'), 'fleet_device.site_id is indexed');
+SELECT ok(pg_temp.has_leading_index('fleet_device', 'identifier'), 'fleet_device.identifier is indexed');
+SELECT ok(pg_temp.has_leading_index('fleet_rack_membership', 'rack_id'), 'fleet_rack_membership.rack_id is indexed');
+SELECT ok(pg_temp.has_leading_index('fleet_rack_membership', 'device_id'), 'fleet_rack_membership.device_id is indexed');
+SELECT ok(pg_temp.has_leading_index('fleet_rack_slot', 'rack_id'), 'fleet_rack_slot.rack_id is indexed');
+
+-------------------------------------------------------------------------------
+-- Types
+-------------------------------------------------------------------------------
+
+SELECT has_enum('fleet_conflict_reason');
+SELECT enum_has_labels('fleet_conflict_reason',
+                       ARRAY['DEVICE_NOT_FOUND', 'DEVICE_IN_RACK_AT_OTHER_SITE', 'DEVICE_LOSES_SITE'],
+                       'fleet_conflict_reason has the three labels, in order');
+SELECT has_composite('fleet_conflict');
+SELECT results_eq(
+    $$SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+       WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'fleet_conflict'::regtype)
+         AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum$$,
+    $$VALUES ('device_identifier'::name, 'text'), ('reason', 'fleet_conflict_reason'),
+             ('conflicting_site_id', 'bigint'), ('rack_id', 'bigint')$$,
+    'fleet_conflict has exactly the four attributes, in order, with their types');
+
+-------------------------------------------------------------------------------
+-- Functions
+-------------------------------------------------------------------------------
+
+SELECT has_function('fleet_assign_devices_to_site', ARRAY['text[]', 'bigint', 'boolean']);
+SELECT is(pg_get_function_arguments('fleet_assign_devices_to_site(text[], bigint, boolean)'::regprocedure),
+          'ids text[], target bigint, force_clear boolean DEFAULT false',
+          'fleet_assign_devices_to_site argument names, order and default');
+SELECT function_returns('fleet_assign_devices_to_site', ARRAY['text[]', 'bigint', 'boolean'], 'setof fleet_conflict');
+SELECT volatility_is('fleet_assign_devices_to_site', ARRAY['text[]', 'bigint', 'boolean'], 'volatile');
+SELECT isnt_definer('fleet_assign_devices_to_site', ARRAY['text[]', 'bigint', 'boolean'],
+                    'fleet_assign_devices_to_site is SECURITY INVOKER');
+SELECT isnt_strict('fleet_assign_devices_to_site', ARRAY['text[]', 'bigint', 'boolean'],
+                   'fleet_assign_devices_to_site is not STRICT (NULL arguments raise errors)');
+SELECT is((SELECT proparallel::text FROM pg_proc
+            WHERE oid = 'fleet_assign_devices_to_site(text[], bigint, boolean)'::regprocedure),
+          'u', 'fleet_assign_devices_to_site is PARALLEL UNSAFE (it writes)');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE proname = 'fleet_assign_devices_to_site'), 1,
+          'fleet_assign_devices_to_site has exactly one signature');
+
+-------------------------------------------------------------------------------
+-- The extension
+-------------------------------------------------------------------------------
+
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'fleet_sites'), false,
+          'fleet_sites is not relocatable');
+SELECT is((SELECT trusted FROM pg_available_extension_versions WHERE name = 'fleet_sites' AND version = '1.0'),
+          false, 'fleet_sites is not a trusted extension');
+SELECT is_empty($$
+    SELECT pg_describe_object(d.classid, d.objid, 0)
+      FROM pg_depend d
+      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fleet_sites'
+      LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+      LEFT JOIN pg_type t ON d.classid = 'pg_type'::regclass AND t.oid = d.objid
+      LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+     WHERE d.deptype = 'e'
+       AND coalesce(c.relname, t.typname, p.proname) NOT LIKE 'fleet\_%'$$,
+    'every object of the extension is named fleet_*');
+
+-- pg_dump keeps the data (all of it: no filter) and the next ids.
+SELECT ok((SELECT 'fleet_site'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_site is registered with pg_extension_config_dump');
+SELECT ok((SELECT 'fleet_rack'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_rack is registered with pg_extension_config_dump');
+SELECT ok((SELECT 'fleet_device'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_device is registered with pg_extension_config_dump');
+SELECT ok((SELECT 'fleet_rack_membership'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_rack_membership is registered with pg_extension_config_dump');
+SELECT ok((SELECT 'fleet_rack_slot'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_rack_slot is registered with pg_extension_config_dump');
+SELECT ok((SELECT 'fleet_activity'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'fleet_sites'),
+          'fleet_activity is registered with pg_extension_config_dump');
+SELECT ok((SELECT pg_get_serial_sequence('fleet_site', 'id')::regclass::oid = ANY (extconfig)
+             FROM pg_extension WHERE extname = 'fleet_sites'),
+          'the id sequence of fleet_site is registered with pg_extension_config_dump');
+SELECT ok((SELECT pg_get_serial_sequence('fleet_rack', 'id')::regclass::oid = ANY (extconfig)
+             FROM pg_extension WHERE extname = 'fleet_sites'),
+          'the id sequence of fleet_rack is registered with pg_extension_config_dump');
+SELECT ok((SELECT pg_get_serial_sequence('fleet_device', 'id')::regclass::oid = ANY (extconfig)
+             FROM pg_extension WHERE extname = 'fleet_sites'),
+          'the id sequence of fleet_device is registered with pg_extension_config_dump');
+SELECT ok((SELECT pg_get_serial_sequence('fleet_activity', 'id')::regclass::oid = ANY (extconfig)
+             FROM pg_extension WHERE extname = 'fleet_sites'),
+          'the id sequence of fleet_activity is registered with pg_extension_config_dump');
+-- The same, for whatever tables and sequences later versions add.
+SELECT is_empty($$
+    SELECT c.relname FROM pg_depend d
+      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fleet_sites'
+      JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+     WHERE d.deptype = 'e' AND c.relkind IN ('r', 'p') AND NOT c.oid = ANY (e.extconfig)$$,
+    'every table of the extension is registered with pg_extension_config_dump');
+SELECT is_empty($$
+    SELECT s.relname FROM pg_depend d
+      JOIN pg_extension e ON e.extname = 'fleet_sites'
+      JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+      JOIN pg_depend m ON m.classid = 'pg_class'::regclass AND m.objid = d.refobjid
+                      AND m.refobjid = e.oid AND m.deptype = 'e'
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+       AND d.deptype IN ('i', 'a') AND NOT s.oid = ANY (e.extconfig)$$,
+    'every sequence owned by a table of the extension is registered with pg_extension_config_dump');
+SELECT ok((SELECT coalesce(bool_and(c = ''), true) FROM pg_extension e, unnest(e.extcondition) c
+            WHERE e.extname = 'fleet_sites'),
+          'pg_dump keeps every row (no registration has a WHERE filter)');
+
+-- Default deny: PUBLIC holds nothing on any table, view or sequence of the extension.
+SELECT is_empty($$
+    SELECT c.relname, a.privilege_type FROM pg_depend d
+      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fleet_sites'
+      JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+      CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
+                                                                   c.relowner))) a
+     WHERE d.deptype = 'e' AND a.grantee = 0$$,
+    'no table, view or sequence of the extension grants anything to PUBLIC');
+SELECT ok(NOT has_table_privilege('public', 'fleet_activity', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'PUBLIC has no privilege on fleet_activity');
+SELECT ok(NOT has_table_privilege('public', 'fleet_device', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'PUBLIC has no privilege on fleet_device');
+
+SELECT * FROM finish();
+ROLLBACK;
