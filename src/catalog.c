@@ -231,7 +231,15 @@ fleet_plan(FleetPlanId id)
 	/* Every statement names the schema at most twice; extra args are ignored. */
 	sql = psprintf(spec->sql, schema, schema);
 
-	plan = SPI_prepare(sql, spec->nargs, (Oid *) spec->argtypes);
+	/*
+	 * Generic plans, always. Every statement is keyed by an id array of any
+	 * length; a custom plan per call (the plan cache's default for the first
+	 * calls, and forever when the generic plan's estimate looks worse) costs
+	 * more planning than the single-device move spends executing, and the
+	 * generic index-scan plans serve 1 and 10,000 ids alike.
+	 */
+	plan = SPI_prepare_cursor(sql, spec->nargs, (Oid *) spec->argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "fleet_sites: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
