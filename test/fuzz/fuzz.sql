@@ -15,13 +15,18 @@
 -- (seed, round) pair replays exactly. Device, rack and site ids are explicit
 -- (1..n) in every round, so a replayed round sees the same ids too.
 --
--- Layout, so that the rack function can join later:
+-- Layout:
 --   fleet            the model's fleet (type)
---   call             one generated call (type), op = 'site' (later also 'rack')
+--   call             one generated call (type), op = 'site' or 'rack'
 --   expectation      what the model predicts for one call (type)
 --   gen_fleet        random fleet, written to the tables and returned as model
+--   gen_caller, gen_ids, gen_force
+--                    the parts of a random call both functions share
 --   gen_site_call    random arguments for fleet_assign_devices_to_site
+--   gen_rack_call    random arguments for fleet_assign_devices_to_rack
+--   bad_input_states the contract's bad-input table (both functions)
 --   expect_site      the model of fleet_assign_devices_to_site
+--   expect_rack      the model of fleet_assign_devices_to_rack
 --   run_call         makes the call (as the chosen role), catches the SQLSTATE
 --   check_call       compares outcome and tables with the expectation
 --   round            one round; returns counts and failure lines
@@ -75,7 +80,8 @@ CREATE TYPE fleet_fuzz.expectation AS (
     audit_site  bigint,
     description text,
     metadata    jsonb,      -- without force_cleared_device_identifiers
-    cleared     text[]      -- identifiers whose membership the force clear deleted
+    cleared     text[],     -- identifiers whose membership the force clear deleted
+    tags        text[]      -- which rules the call exercises (coverage, see round)
 );
 
 CREATE FUNCTION fleet_fuzz.rnd(lo int, hi int) RETURNS int
@@ -92,11 +98,13 @@ CREATE FUNCTION fleet_fuzz.chance(p float8) RETURNS boolean
 
 -- A device identifier, unique by i: ASCII, upper case (sorts before lower case
 -- in byte order), Cyrillic, emoji, exactly 256 characters (ASCII, and
--- multibyte: 256 characters but more than 256 bytes), spaces, underscores.
+-- multibyte: 256 characters but more than 256 bytes), spaces, underscores,
+-- and the characters JSON must escape in the audit's identifier lists (a
+-- double quote, a backslash, a tab).
 CREATE FUNCTION fleet_fuzz.gen_ident(i int) RETURNS text
     LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    CASE fleet_fuzz.rnd(0, 11)
+    CASE fleet_fuzz.rnd(0, 12)
         WHEN 0, 1, 2, 3 THEN RETURN 'dev-' || i;
         WHEN 4 THEN RETURN 'Dev-' || i;
         WHEN 5 THEN RETURN 'прибор-' || i;
@@ -105,6 +113,7 @@ BEGIN
         WHEN 8 THEN RETURN rpad('Ł' || i || '-', 256, 'ß');
         WHEN 9 THEN RETURN 'dev ' || i || ' ';
         WHEN 10 THEN RETURN '_' || i;
+        WHEN 11 THEN RETURN 'q"' || i || E'\\\t';
         ELSE RETURN 'Z' || i || 'z';
     END CASE;
 END $$;
@@ -209,7 +218,9 @@ BEGIN
         ELSE
             f.d_site[i] := NULL;
         END IF;
-        INSERT INTO public.fleet_device (id, identifier, site_id) VALUES (i, f.d_ident[i], f.d_site[i]);
+        -- An updated_at before the round, so that a write of now() shows.
+        INSERT INTO public.fleet_device (id, identifier, site_id, updated_at)
+        VALUES (i, f.d_ident[i], f.d_site[i], timestamptz '2000-01-01 00:00+00' + i * interval '1 minute');
         f.by_ident := f.by_ident || jsonb_build_object(f.d_ident[i], i);
 
         IF rack IS NOT NULL THEN
@@ -240,12 +251,38 @@ END $$;
 -- Random calls
 -------------------------------------------------------------------------------
 
--- Random arguments for fleet_assign_devices_to_site. roles are the four test
--- roles (none, site, rack, both), or NULL to call only as the superuser.
-CREATE FUNCTION fleet_fuzz.gen_site_call(f fleet_fuzz.fleet, roles name[]) RETURNS fleet_fuzz.call
+-- Who calls, and the actor recorded. roles are the four test roles (none,
+-- site, rack, both), or NULL to call only as the superuser.
+CREATE FUNCTION fleet_fuzz.gen_caller(roles name[], OUT role name, OUT rights text, OUT actor text)
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    c fleet_fuzz.call;
+    p float8;
+    i int;
+BEGIN
+    p := random();
+    IF roles IS NULL OR p < 0.85 THEN
+        role := NULL; rights := 'all';
+    ELSE
+        i := fleet_fuzz.rnd(1, 4);
+        role := roles[i];
+        rights := (ARRAY['none', 'site', 'rack', 'both'])[i];
+    END IF;
+
+    -- The recorded actor: unset, empty, or a name (ASCII or not).
+    p := random();
+    IF p < 0.65 THEN actor := NULL;
+    ELSIF p < 0.75 THEN actor := '';
+    ELSIF p < 0.9 THEN actor := 'ops-' || fleet_fuzz.rnd(1, 9);
+    ELSE actor := 'опер"атор\' || fleet_fuzz.rnd(1, 9);
+    END IF;
+END $$;
+
+-- The identifiers of a call: mostly devices of the fleet, some unknown, some
+-- duplicated, now and then every bad-input rule, and lower bounds other than 1.
+CREATE FUNCTION fleet_fuzz.gen_ids(f fleet_fuzz.fleet) RETURNS text[]
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ids text[];
     ndev int := coalesce(cardinality(f.d_ident), 0);
     elems text[] := '{}';
     k int;
@@ -256,44 +293,23 @@ DECLARE
     shifted text[];
     unknown_p float8;
 BEGIN
-    c.op := 'site';
-
-    -- Who calls.
-    p := random();
-    IF roles IS NULL OR p < 0.85 THEN
-        c.role := NULL; c.rights := 'all';
-    ELSE
-        i := fleet_fuzz.rnd(1, 4);
-        c.role := roles[i];
-        c.rights := (ARRAY['none', 'site', 'rack', 'both'])[i];
-    END IF;
-
-    -- The recorded actor: unset, empty, or a name (ASCII or not).
-    p := random();
-    IF p < 0.65 THEN c.actor := NULL;
-    ELSIF p < 0.75 THEN c.actor := '';
-    ELSIF p < 0.9 THEN c.actor := 'ops-' || fleet_fuzz.rnd(1, 9);
-    ELSE c.actor := 'опер"атор\' || fleet_fuzz.rnd(1, 9);
-    END IF;
-
-    -- The identifiers.
     p := random();
     IF p < 0.015 THEN
-        c.ids := NULL;
+        ids := NULL;
     ELSIF p < 0.03 THEN
-        c.ids := '{}';
+        ids := '{}';
     ELSIF p < 0.045 THEN
         -- two dimensions
-        c.ids := ARRAY[ARRAY[fleet_fuzz.gen_unknown(f), CASE WHEN ndev > 0 THEN f.d_ident[1] ELSE 'a' END],
-                       ARRAY[CASE WHEN fleet_fuzz.chance(0.3) THEN NULL ELSE 'b' END, 'c']];
+        ids := ARRAY[ARRAY[fleet_fuzz.gen_unknown(f), CASE WHEN ndev > 0 THEN f.d_ident[1] ELSE 'a' END],
+                     ARRAY[CASE WHEN fleet_fuzz.chance(0.3) THEN NULL ELSE 'b' END, 'c']];
     ELSIF p < 0.048 THEN
         -- more than 10,000 distinct: 54000
-        SELECT array_agg('bulk-' || g ORDER BY g) INTO c.ids FROM generate_series(1, 10001) g;
+        SELECT array_agg('bulk-' || g ORDER BY g) INTO ids FROM generate_series(1, 10001) g;
     ELSIF p < 0.051 THEN
         -- exactly 10,000 distinct (some of them real devices, one duplicated)
-        SELECT array_agg('bulk-' || g ORDER BY g) INTO c.ids FROM generate_series(1, 10000 - least(ndev, 5)) g;
+        SELECT array_agg('bulk-' || g ORDER BY g) INTO ids FROM generate_series(1, 10000 - least(ndev, 5)) g;
         FOR i IN 1 .. least(ndev, 5) LOOP
-            c.ids := c.ids || f.d_ident[fleet_fuzz.rnd(1, ndev)] || ('bulk-' || fleet_fuzz.rnd(1, 9000));
+            ids := ids || f.d_ident[fleet_fuzz.rnd(1, ndev)] || ('bulk-' || fleet_fuzz.rnd(1, 9000));
         END LOOP;
     ELSE
         p := random();
@@ -325,16 +341,45 @@ BEGIN
         END IF;
         -- Lower bound: usually 1, sometimes anything (the array is the same list).
         IF fleet_fuzz.chance(0.7) THEN
-            c.ids := elems;
+            ids := elems;
         ELSE
             lb := fleet_fuzz.rnd(-5, 10);
             shifted := '{}';
             FOR i IN 1 .. k LOOP
                 shifted[lb + i - 1] := elems[i];
             END LOOP;
-            c.ids := shifted;
+            ids := shifted;
         END IF;
     END IF;
+    RETURN ids;
+END $$;
+
+-- force_clear, and whether to leave it to its default.
+CREATE FUNCTION fleet_fuzz.gen_force(OUT force boolean, OUT two_arg boolean)
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p float8 := random();
+BEGIN
+    IF p < 0.45 THEN
+        force := true; two_arg := false;
+    ELSIF p < 0.98 THEN
+        force := false; two_arg := fleet_fuzz.chance(0.3);
+    ELSE
+        force := NULL; two_arg := false;                        -- 22004
+    END IF;
+END $$;
+
+-- Random arguments for fleet_assign_devices_to_site.
+CREATE FUNCTION fleet_fuzz.gen_site_call(f fleet_fuzz.fleet, roles name[]) RETURNS fleet_fuzz.call
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    c fleet_fuzz.call;
+    ndev int := coalesce(cardinality(f.d_ident), 0);
+    p float8;
+BEGIN
+    c.op := 'site';
+    SELECT g.role, g.rights, g.actor INTO c.role, c.rights, c.actor FROM fleet_fuzz.gen_caller(roles) g;
+    c.ids := fleet_fuzz.gen_ids(f);
 
     -- The target.
     p := random();
@@ -352,16 +397,78 @@ BEGIN
         c.target := (ARRAY[0, -1, -9223372036854775808])[fleet_fuzz.rnd(1, 3)];  -- 22023
     END IF;
 
-    -- force_clear, and whether to leave it to its default.
-    p := random();
-    IF p < 0.45 THEN
-        c.force := true; c.two_arg := false;
-    ELSIF p < 0.98 THEN
-        c.force := false; c.two_arg := fleet_fuzz.chance(0.3);
-    ELSE
-        c.force := NULL; c.two_arg := false;                    -- 22004
-    END IF;
+    SELECT g.force, g.two_arg INTO c.force, c.two_arg FROM fleet_fuzz.gen_force() g;
     RETURN c;
+END $$;
+
+-- Random arguments for fleet_assign_devices_to_rack. The fleet's racks are
+-- small (1 to 9 slots, up to 144 in a big fleet), so that a batch of a few
+-- devices often overfills one (23514), and about a third have no site.
+CREATE FUNCTION fleet_fuzz.gen_rack_call(f fleet_fuzz.fleet, roles name[]) RETURNS fleet_fuzz.call
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    c fleet_fuzz.call;
+    ndev int := coalesce(cardinality(f.d_ident), 0);
+    nracks int := coalesce(cardinality(f.r_rows), 0);
+    p float8;
+BEGIN
+    c.op := 'rack';
+    SELECT g.role, g.rights, g.actor INTO c.role, c.rights, c.actor FROM fleet_fuzz.gen_caller(roles) g;
+    c.ids := fleet_fuzz.gen_ids(f);
+
+    -- The target rack.
+    p := random();
+    IF p < 0.6 AND nracks > 0 THEN
+        c.target := fleet_fuzz.rnd(1, nracks);
+    ELSIF p < 0.78 THEN
+        c.target := NULL;                                       -- out of every rack
+    ELSIF p < 0.9 AND ndev > 0 THEN
+        -- the rack of some device (NULL if it has none): members named again
+        c.target := f.d_rack[fleet_fuzz.rnd(1, ndev)];
+    ELSIF p < 0.97 THEN
+        c.target := CASE WHEN fleet_fuzz.chance(0.8) THEN nracks + fleet_fuzz.rnd(1, 3)
+                         ELSE 9223372036854775807 END;          -- missing: 23503
+    ELSE
+        c.target := (ARRAY[0, -1, -9223372036854775808])[fleet_fuzz.rnd(1, 3)];  -- 22023
+    END IF;
+
+    SELECT g.force, g.two_arg INTO c.force, c.two_arg FROM fleet_fuzz.gen_force() g;
+    RETURN c;
+END $$;
+
+-- The bad-input table of the contract, shared by both functions: every rule
+-- that applies gives an acceptable SQLSTATE (the contract does not order them).
+CREATE FUNCTION fleet_fuzz.bad_input_states(c fleet_fuzz.call) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    states text[] := '{}';
+BEGIN
+    IF c.ids IS NULL THEN
+        states := states || '22004'::text;
+    ELSE
+        IF array_ndims(c.ids) > 1 THEN
+            states := states || '2202E'::text;
+        END IF;
+        IF cardinality(c.ids) = 0 THEN
+            states := states || '22023'::text;
+        END IF;
+        IF EXISTS (SELECT 1 FROM unnest(c.ids) u(v) WHERE v IS NULL) THEN
+            states := states || '22004'::text;
+        END IF;
+        IF EXISTS (SELECT 1 FROM unnest(c.ids) u(v) WHERE v = '' OR char_length(v) > 256) THEN
+            states := states || '22023'::text;
+        END IF;
+        IF (SELECT count(DISTINCT v) FROM unnest(c.ids) u(v)) > 10000 THEN
+            states := states || '54000'::text;
+        END IF;
+    END IF;
+    IF c.target <= 0 THEN
+        states := states || '22023'::text;
+    END IF;
+    IF c.force IS NULL AND NOT c.two_arg THEN
+        states := states || '22004'::text;
+    END IF;
+    RETURN states;
 END $$;
 
 -------------------------------------------------------------------------------
@@ -390,31 +497,7 @@ BEGIN
     e.conflicts := '{}';
 
     -- Bad input: every rule that applies gives an acceptable SQLSTATE.
-    IF c.ids IS NULL THEN
-        states := states || '22004'::text;
-    ELSE
-        IF array_ndims(c.ids) > 1 THEN
-            states := states || '2202E'::text;
-        END IF;
-        IF cardinality(c.ids) = 0 THEN
-            states := states || '22023'::text;
-        END IF;
-        IF EXISTS (SELECT 1 FROM unnest(c.ids) u(v) WHERE v IS NULL) THEN
-            states := states || '22004'::text;
-        END IF;
-        IF EXISTS (SELECT 1 FROM unnest(c.ids) u(v) WHERE v = '' OR char_length(v) > 256) THEN
-            states := states || '22023'::text;
-        END IF;
-        IF (SELECT count(DISTINCT v) FROM unnest(c.ids) u(v)) > 10000 THEN
-            states := states || '54000'::text;
-        END IF;
-    END IF;
-    IF c.target <= 0 THEN
-        states := states || '22023'::text;
-    END IF;
-    IF c.force IS NULL AND NOT c.two_arg THEN
-        states := states || '22004'::text;
-    END IF;
+    states := fleet_fuzz.bad_input_states(c);
     IF cardinality(states) > 0 THEN
         e.states := states;
         RETURN e;
@@ -508,6 +591,197 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
+-- The model of fleet_assign_devices_to_rack (spec/api.md, and the README's
+-- choices for the audit row's site_id and description)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION fleet_fuzz.expect_rack(f fleet_fuzz.fleet, c fleet_fuzz.call)
+RETURNS fleet_fuzz.expectation
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    e fleet_fuzz.expectation;
+    states text[];
+    nracks int := coalesce(cardinality(f.r_rows), 0);
+    distinct_ids text[];
+    found int[] := '{}';
+    conflicts public.fleet_conflict[] := '{}';
+    has_residual boolean := false;
+    loses int := 0;
+    rack_site bigint;
+    x text;
+    id int;
+    n int;
+    members int;
+    changed int;
+    already int;
+BEGIN
+    e.applied := false;
+    e.after := f;
+    e.conflicts := '{}';
+    e.tags := '{}';
+
+    -- Bad input, as for the site move.
+    states := fleet_fuzz.bad_input_states(c);
+    IF cardinality(states) > 0 THEN
+        e.states := states;
+        RETURN e;
+    END IF;
+
+    -- The privilege gate, before anything is looked up: INSERT and DELETE on
+    -- fleet_rack_membership, always (also for a NULL target).
+    IF c.rights NOT IN ('all', 'rack', 'both') THEN
+        e.states := ARRAY['42501'];
+        e.msg_regex := '(INSERT|DELETE).*fleet_rack_membership';
+        RETURN e;
+    END IF;
+
+    -- The target rack missing: 23503, the message names the id.
+    IF c.target IS NOT NULL AND c.target > nracks THEN
+        e.states := ARRAY['23503'];
+        e.msg_regex := '(^|[^0-9])' || c.target || '([^0-9]|$)';
+        e.tags := ARRAY['rack 23503'];
+        RETURN e;
+    END IF;
+    IF c.target IS NOT NULL THEN
+        rack_site := f.r_site[c.target];
+    END IF;
+
+    -- Distinct identifiers, first occurrence wins, in input order.
+    SELECT coalesce(array_agg(v ORDER BY first_at), '{}') INTO distinct_ids
+      FROM (SELECT v, min(o) AS first_at FROM unnest(c.ids) WITH ORDINALITY u(v, o) GROUP BY v) s;
+
+    -- Conflicts: not found; or a site-less target and a device with a site.
+    FOREACH x IN ARRAY distinct_ids LOOP
+        id := (f.by_ident ->> x)::int;
+        IF id IS NULL THEN
+            conflicts := conflicts || ROW(x, 'DEVICE_NOT_FOUND', NULL, NULL)::public.fleet_conflict;
+            has_residual := true;
+            CONTINUE;
+        END IF;
+        found := found || id;
+        IF c.target IS NOT NULL AND rack_site IS NULL AND f.d_site[id] IS NOT NULL THEN
+            conflicts := conflicts || ROW(x, 'DEVICE_LOSES_SITE', NULL, c.target)::public.fleet_conflict;
+            loses := loses + 1;
+        END IF;
+    END LOOP;
+
+    SELECT coalesce(array_agg(cf ORDER BY convert_to(cf.device_identifier, 'UTF8')), '{}')
+      INTO conflicts FROM unnest(conflicts) cf;
+
+    -- Without force every conflict is returned; with force, DEVICE_LOSES_SITE
+    -- is the clearable kind, and anything else is residual: only those are
+    -- returned. Either way nothing is written, and conflicts come before the
+    -- capacity check (README).
+    IF cardinality(conflicts) > 0 AND NOT coalesce(c.force, false) THEN
+        e.conflicts := conflicts;
+        IF loses > 0 THEN
+            e.tags := e.tags || 'DEVICE_LOSES_SITE returned'::text;
+        END IF;
+        RETURN e;
+    END IF;
+    IF has_residual THEN
+        SELECT coalesce(array_agg(cf ORDER BY convert_to(cf.device_identifier, 'UTF8')), '{}')
+          INTO e.conflicts FROM unnest(conflicts) cf
+         WHERE cf.reason <> 'DEVICE_LOSES_SITE';
+        IF loses > 0 THEN
+            e.tags := e.tags || 'residual under force, DEVICE_LOSES_SITE left out'::text;
+        END IF;
+        RETURN e;
+    END IF;
+
+    n := cardinality(found);
+    e.named := found;
+
+    IF c.target IS NULL THEN
+        -- Out of whatever rack (the slot goes with the membership); sites stay.
+        IF EXISTS (SELECT 1 FROM unnest(found) u(dev) WHERE f.d_rack[u.dev] IS NOT NULL) THEN
+            e.tags := e.tags || 'rack removal of a racked device'::text;
+        END IF;
+        FOREACH id IN ARRAY found LOOP
+            e.after.d_rack[id] := NULL;
+            e.after.d_row[id] := NULL;
+            e.after.d_col[id] := NULL;
+        END LOOP;
+        e.applied := true;
+        e.event_type := 'devices.removed_from_rack';
+        e.audit_site := NULL;
+        e.description := 'Removed ' || n || ' device(s) from their racks';
+        e.metadata := jsonb_build_object('rack_id', NULL::bigint,
+                                         'device_count', n,
+                                         'device_identifiers', to_jsonb(distinct_ids[1:50]));
+        e.tags := e.tags || 'rack removal applied'::text;
+        RETURN e;
+    END IF;
+
+    -- Capacity: the members that stay plus the distinct named devices.
+    SELECT count(*) INTO members FROM generate_subscripts(f.d_rack, 1) i
+     WHERE f.d_rack[i] = c.target AND NOT i = ANY (found);
+    members := members + n;
+    SELECT count(*) INTO already FROM unnest(found) i WHERE f.d_rack[i] = c.target;
+    SELECT count(*) INTO changed FROM unnest(found) i WHERE f.d_site[i] IS DISTINCT FROM rack_site;
+
+    states := '{}';
+    IF members > f.r_rows[c.target] * f.r_cols[c.target] THEN
+        states := states || '23514'::text;
+    END IF;
+    -- UPDATE on fleet_device only when some device's site changes. It can be
+    -- known only after the locks; the contract does not order it against the
+    -- capacity check, so when both apply either error is right.
+    IF changed > 0 AND c.rights = 'rack' THEN
+        states := states || '42501'::text;
+        IF cardinality(states) = 1 THEN
+            e.msg_regex := 'UPDATE.*fleet_device';
+        END IF;
+    END IF;
+    IF cardinality(states) > 0 THEN
+        e.states := states;
+        e.tags := e.tags || ('rack ' || array_to_string(states, '/'));
+        RETURN e;
+    END IF;
+
+    -- Apply: every named device is in the target (a member keeps membership
+    -- and slot; anyone else leaves the old rack and slot and joins with no
+    -- slot) and has the target's site.
+    FOREACH id IN ARRAY found LOOP
+        IF f.d_rack[id] IS DISTINCT FROM c.target THEN
+            e.after.d_rack[id] := c.target;
+            e.after.d_row[id] := NULL;
+            e.after.d_col[id] := NULL;
+        END IF;
+        e.after.d_site[id] := rack_site;
+    END LOOP;
+    e.applied := true;
+    e.event_type := 'devices.assigned_to_rack';
+    e.audit_site := rack_site;
+    e.description := 'Assigned ' || n || ' device(s) to rack ' || c.target;
+    e.metadata := jsonb_build_object('rack_id', c.target,
+                                     'device_count', n,
+                                     'device_identifiers', to_jsonb(distinct_ids[1:50]));
+    IF changed > 0 THEN
+        e.description := e.description || ' (' || changed || ' device site(s) changed)';
+        e.metadata := e.metadata || jsonb_build_object('site_changed_device_count', changed);
+    END IF;
+
+    e.tags := e.tags || 'rack join applied'::text;
+    IF changed > 0 THEN
+        e.tags := e.tags || 'rack join changed sites'::text;
+    END IF;
+    IF loses > 0 THEN
+        e.tags := e.tags || 'forced DEVICE_LOSES_SITE applied'::text;
+    END IF;
+    IF already > 0 THEN
+        e.tags := e.tags || 'rack join naming members again'::text;
+    END IF;
+    IF members = f.r_rows[c.target] * f.r_cols[c.target] THEN
+        e.tags := e.tags || 'rack filled exactly'::text;
+    END IF;
+    IF c.rights = 'rack' THEN
+        e.tags := e.tags || 'rack-only caller applied'::text;
+    END IF;
+    RETURN e;
+END $$;
+
+-------------------------------------------------------------------------------
 -- Making the call
 -------------------------------------------------------------------------------
 
@@ -536,6 +810,18 @@ BEGIN
                                       ::public.fleet_conflict ORDER BY r.n), '{}')
               INTO result
               FROM public.fleet_assign_devices_to_site(c.ids, c.target, c.force)
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+        ELSIF c.op = 'rack' AND c.two_arg THEN
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+                                      ::public.fleet_conflict ORDER BY r.n), '{}')
+              INTO result
+              FROM public.fleet_assign_devices_to_rack(c.ids, c.target)
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+        ELSIF c.op = 'rack' THEN
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+                                      ::public.fleet_conflict ORDER BY r.n), '{}')
+              INTO result
+              FROM public.fleet_assign_devices_to_rack(c.ids, c.target, c.force)
                    WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
         ELSE
             RAISE EXCEPTION 'fleet_fuzz: unknown op %', c.op;
@@ -630,7 +916,8 @@ $$;
 -- (empty when the call agrees with the model).
 CREATE FUNCTION fleet_fuzz.check_call(e fleet_fuzz.expectation, st text, msg text,
                                       got public.fleet_conflict[], actor text,
-                                      pre text[], pre_updated text[], pre_activity_max bigint)
+                                      pre text[], pre_updated text[], pre_activity_max bigint,
+                                      before fleet_fuzz.fleet)
 RETURNS text[]
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -641,6 +928,9 @@ DECLARE
     i int;
     post_updated text[];
     got_cleared text[];
+    stale text;
+    before_sites bigint[] := before.d_site;
+    after_sites bigint[] := (e.after).d_site;
 BEGIN
     IF e.states IS NOT NULL THEN
         IF st IS NULL THEN
@@ -685,6 +975,14 @@ BEGIN
                     fails := fails || format('device %s was not named but its row was rewritten', i);
                 END IF;
             END LOOP;
+            -- updated_at = now() on every device whose site changed (README).
+            SELECT string_agg(d.identifier, ', ' ORDER BY d.id) INTO stale
+              FROM unnest(e.named) u(dev) JOIN public.fleet_device d ON d.id = u.dev
+             WHERE before_sites[u.dev] IS DISTINCT FROM after_sites[u.dev]
+               AND d.updated_at IS DISTINCT FROM now();
+            IF stale IS NOT NULL THEN
+                fails := fails || format('site changed but updated_at is not now(): %s', stale);
+            END IF;
             -- Exactly one new activity row, older rows untouched.
             IF fleet_fuzz.activity_digest(pre_activity_max) IS DISTINCT FROM pre[6] THEN
                 fails := fails || 'existing fleet_activity rows changed'::text;
@@ -751,16 +1049,18 @@ END $$;
 -- One round
 -------------------------------------------------------------------------------
 
--- Round round_no of run seed: a fresh fleet and ncalls random calls. roles:
--- the four test roles (none, site, rack, both) or NULL. With with_trace, every
--- call goes into trace. Stops at the first call that disagrees with the model
+-- Round round_no of run seed: a fresh fleet and ncalls random calls, a share
+-- rack_share of them rack moves, the rest site moves. roles: the four test
+-- roles (none, site, rack, both) or NULL. With with_trace, every call goes
+-- into trace. reached: the model's tags of the calls made (coverage). Stops at the first call that disagrees with the model
 -- (the rest of the round would start from a state the model does not know).
 CREATE FUNCTION fleet_fuzz.round(seed bigint, round_no int, ncalls int, roles name[],
-                                 with_trace boolean DEFAULT false,
+                                 with_trace boolean DEFAULT false, rack_share float8 DEFAULT 0.4,
                                  OUT calls int, OUT applied int, OUT conflicted int,
                                  OUT errored int, OUT cleared int, OUT sampled int,
                                  OUT states text[], OUT activity_ids bigint[],
-                                 OUT failures text[], OUT trace text[])
+                                 OUT failures text[], OUT trace text[],
+                                 OUT rack_calls int, OUT reached text[])
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     f fleet_fuzz.fleet;
@@ -776,6 +1076,7 @@ DECLARE
 BEGIN
     calls := 0; applied := 0; conflicted := 0; errored := 0; cleared := 0; sampled := 0;
     states := '{}'; activity_ids := '{}'; failures := '{}'; trace := '{}';
+    rack_calls := 0; reached := '{}';
 
     -- hashint8 spreads (seed, round) over int4; setseed wants [-1, 1].
     PERFORM setseed(hashint8(seed * 1000003 + round_no)::float8 / 2147483648.0);
@@ -785,8 +1086,14 @@ BEGIN
     END IF;
 
     FOR i IN 1 .. ncalls LOOP
-        c := fleet_fuzz.gen_site_call(f, roles);
-        e := fleet_fuzz.expect_site(f, c);
+        IF random() < rack_share THEN
+            c := fleet_fuzz.gen_rack_call(f, roles);
+            e := fleet_fuzz.expect_rack(f, c);
+            rack_calls := rack_calls + 1;
+        ELSE
+            c := fleet_fuzz.gen_site_call(f, roles);
+            e := fleet_fuzz.expect_site(f, c);
+        END IF;
         actor := coalesce(nullif(c.actor, ''), c.role, current_user);
 
         pre := fleet_fuzz.snapshot();
@@ -795,7 +1102,8 @@ BEGIN
 
         o := fleet_fuzz.run_call(c);
         calls := calls + 1;
-        fails := fleet_fuzz.check_call(e, o.state, o.message, o.result, actor, pre, pre_updated, pre_max);
+        fails := fleet_fuzz.check_call(e, o.state, o.message, o.result, actor, pre, pre_updated, pre_max, f);
+        reached := reached || coalesce(e.tags, '{}');
 
         IF with_trace THEN
             trace := trace || format('call %s: %s -> %s', i, fleet_fuzz.describe(c),
@@ -839,6 +1147,7 @@ BEGIN
         EXECUTE format('GRANT SELECT ON public.fleet_site, public.fleet_rack, public.fleet_device,'
                        ' public.fleet_rack_membership, public.fleet_rack_slot TO %I', r);
         EXECUTE format('GRANT EXECUTE ON FUNCTION public.fleet_assign_devices_to_site(text[], bigint, boolean) TO %I', r);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION public.fleet_assign_devices_to_rack(text[], bigint, boolean) TO %I', r);
     END LOOP;
     EXECUTE format('GRANT UPDATE ON public.fleet_device TO %I, %I', roles[2], roles[4]);
     EXECUTE format('GRANT INSERT, DELETE ON public.fleet_rack_membership TO %I, %I', roles[3], roles[4]);

@@ -12,7 +12,7 @@
 -- (values and ctid) and the activity id sequence, before and after the call.
 -- Sections: search_path, scenario table, target missing, conflict order and
 -- force partition, audit row, bad input, call forms. The rack function's
--- scenarios will get sections of their own.
+-- scenarios are in rack_behaviour.sql.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;

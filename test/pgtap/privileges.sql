@@ -8,18 +8,21 @@
 --   fleet_test_rack    INSERT, DELETE on fleet_rack_membership ("rack manage")
 --   fleet_test_both    both
 --   fleet_test_member  member of fleet_test_group, which holds site manage
+--   fleet_test_ins     INSERT on fleet_rack_membership only (half the rack right)
+--   fleet_test_del     DELETE on fleet_rack_membership only (the other half)
 -- None of them has any privilege on fleet_activity or fleet_site beyond SELECT.
 -- The session user is a superuser: every call is made after SET ROLE, so a
 -- gate that checked session_user instead of current_user would let all pass.
--- Fleet: sites 1, 2; rack 10 at site 1, rack 20 at site 2;
---        free (site 1, no rack), r1 (site 1, rack 10), r2 (site 2, rack 20, slot 0,0).
--- The rack function's matrix (INSERT and DELETE on memberships, UPDATE on
--- devices when a site changes) will get a section of its own.
+-- Fleet: sites 1, 2; racks 10 and 11 at site 1, rack 20 at site 2, rack 30 with no site;
+--        free (site 1, no rack), r1 (site 1, rack 10), r2 (site 2, rack 20, slot 0,0),
+--        un (Unassigned, no rack).
+-- The rack function's matrix (INSERT and DELETE on memberships always, UPDATE
+-- on devices only when a site changes) is the last section but one.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
 
-SELECT plan(34);
+SELECT plan(67);
 
 CREATE ROLE fleet_test_none NOLOGIN;
 CREATE ROLE fleet_test_site NOLOGIN;
@@ -27,12 +30,20 @@ CREATE ROLE fleet_test_rack NOLOGIN;
 CREATE ROLE fleet_test_both NOLOGIN;
 CREATE ROLE fleet_test_group NOLOGIN;
 CREATE ROLE fleet_test_member NOLOGIN IN ROLE fleet_test_group;
+CREATE ROLE fleet_test_ins NOLOGIN;
+CREATE ROLE fleet_test_del NOLOGIN;
 GRANT SELECT ON fleet_site, fleet_rack, fleet_device, fleet_rack_membership, fleet_rack_slot
-    TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group;
+    TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group,
+       fleet_test_ins, fleet_test_del;
 GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_site(text[], bigint, boolean)
     TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group;
+GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_rack(text[], bigint, boolean)
+    TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group,
+       fleet_test_ins, fleet_test_del;
 GRANT UPDATE ON fleet_device TO fleet_test_site, fleet_test_both, fleet_test_group;
 GRANT INSERT, DELETE ON fleet_rack_membership TO fleet_test_rack, fleet_test_both;
+GRANT INSERT ON fleet_rack_membership TO fleet_test_ins;
+GRANT DELETE ON fleet_rack_membership TO fleet_test_del;
 
 -------------------------------------------------------------------------------
 -- Helpers
@@ -46,8 +57,8 @@ CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
     DELETE FROM fleet_site;
     DELETE FROM fleet_activity;
     INSERT INTO fleet_site (id, name) VALUES (1, 'one'), (2, 'two');
-    INSERT INTO fleet_rack (id, label, site_id) VALUES (10, 'r10', 1), (20, 'r20', 2);
-    INSERT INTO fleet_device (id, identifier, site_id) VALUES (1, 'free', 1), (2, 'r1', 1), (3, 'r2', 2);
+    INSERT INTO fleet_rack (id, label, site_id) VALUES (10, 'r10', 1), (11, 'r11', 1), (20, 'r20', 2), (30, 'r30', NULL);
+    INSERT INTO fleet_device (id, identifier, site_id) VALUES (1, 'free', 1), (2, 'r1', 1), (3, 'r2', 2), (4, 'un', NULL);
     INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (10, 2), (20, 3);
     INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (20, 3, 0, 0);
 $$;
@@ -214,6 +225,98 @@ SELECT is(pg_temp.as_role('fleet_test_none', $$SELECT * FROM public.fleet_test_w
 SELECT is((SELECT actor FROM fleet_activity), 'fleet_test_both', '... and the actor is current_user at call time');
 
 -------------------------------------------------------------------------------
+-- fleet_assign_devices_to_rack: INSERT and DELETE on fleet_rack_membership
+-- always, before anything is looked up or locked
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT pg_temp.mark();
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 11)$$),
+               '^ERROR 42501: .*(INSERT|DELETE).*fleet_rack_membership',
+               'rack move, no right: 42501 naming INSERT or DELETE on fleet_rack_membership');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r1'], NULL)$$),
+               '^ERROR 42501: .*(INSERT|DELETE).*fleet_rack_membership',
+               'rack removal (NULL target), no right: 42501');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['nope'], 10)$$),
+               '^ERROR 42501', 'rack move, no right: 42501 even for an unknown device (no conflict list leaks)');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 999)$$),
+               '^ERROR 42501', 'rack move, no right, missing rack: 42501 (the gate comes before the rack is looked up)');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack('{}', 11)$$),
+               '^ERROR 22023', 'rack move, no right, empty ids: 22023 (input is checked first)');
+SELECT matches(pg_temp.as_role('fleet_test_none', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 0)$$),
+               '^ERROR 22023', 'rack move, no right, target_rack 0: 22023 (input is checked first)');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 20)$$),
+               '^ERROR 42501: .*(INSERT|DELETE).*fleet_rack_membership',
+               'rack move, site right only: 42501 naming the rack right (site manage is not enough)');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r1'], NULL)$$),
+               '^ERROR 42501: .*(INSERT|DELETE).*fleet_rack_membership',
+               'rack removal, site right only: 42501');
+SELECT matches(pg_temp.as_role('fleet_test_ins', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 11)$$),
+               '^ERROR 42501: .*DELETE.*fleet_rack_membership',
+               'rack move with INSERT but not DELETE on fleet_rack_membership: 42501 naming DELETE');
+SELECT matches(pg_temp.as_role('fleet_test_del', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 11)$$),
+               '^ERROR 42501: .*INSERT.*fleet_rack_membership',
+               'rack move with DELETE but not INSERT on fleet_rack_membership: 42501 naming INSERT');
+SELECT matches(pg_temp.as_role('fleet_test_del', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r1'], NULL)$$),
+               '^ERROR 42501: .*INSERT.*fleet_rack_membership',
+               'rack removal with DELETE but not INSERT: 42501 naming INSERT (always required)');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... none of these wrote anything');
+
+-------------------------------------------------------------------------------
+-- fleet_assign_devices_to_rack: UPDATE on fleet_device only when a site changes
+-------------------------------------------------------------------------------
+
+SELECT pg_temp.reset();
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 11)$$),
+          'no rows', 'rack right only: an unracked device joins a rack at its own site');
+SELECT is(pg_temp.place('free'), 'site 1, rack 11, slot none', '... and is in it');
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r1'], 11)$$),
+          'no rows', 'rack right only: a device moves between two racks of the same site');
+SELECT is(pg_temp.place('r1'), 'site 1, rack 11, slot none', '... it left rack 10');
+SELECT results_eq($$SELECT actor, event_type, site_id, description FROM fleet_activity ORDER BY id$$,
+                  $$VALUES ('fleet_test_rack'::text, 'devices.assigned_to_rack'::text, 1::bigint, 'Assigned 1 device(s) to rack 11'::text),
+                           ('fleet_test_rack', 'devices.assigned_to_rack', 1, 'Assigned 1 device(s) to rack 11')$$,
+                  '... both audited with the role as actor, though it has no privilege on fleet_activity');
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['un'], 30)$$),
+          'no rows', 'rack right only: an Unassigned device joins a site-less rack (no site changes)');
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r2', 'free'], NULL)$$),
+          'no rows', 'rack right only: devices are removed from their racks');
+SELECT results_eq($$SELECT pg_temp.place('r2'), pg_temp.place('free'), pg_temp.place('un')$$,
+                  $$VALUES ('site 2, rack none, slot none', 'site 1, rack none, slot none', 'site Unassigned, rack 30, slot none')$$,
+                  '... r2 and free are out of their racks with their sites; un is in rack 30');
+
+SELECT pg_temp.reset();
+SELECT pg_temp.mark();
+SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 20)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'rack right only, a device to a rack at another site: 42501 naming UPDATE on fleet_device');
+SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r2', 'r1'], 20)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'rack right only, one of two devices would change site: 42501');
+SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 30, true)$$),
+               '^ERROR 42501: .*UPDATE.*fleet_device',
+               'rack right only, forced into a site-less rack (the device would lose its site): 42501');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written: r1 keeps rack 10, r2 its rack and slot');
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 30)$$),
+          '(free,DEVICE_LOSES_SITE,,30)', 'rack right only, unforced into a site-less rack: the conflict is returned');
+SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['nope', 'free'], 20)$$),
+          '(nope,DEVICE_NOT_FOUND,,)', 'rack right only, an unknown device: the conflict is returned');
+SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written');
+
+SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free', 'r2'], 20)$$),
+          'no rows', 'both rights: a device moves to a rack at another site');
+SELECT is(pg_temp.place('free'), 'site 2, rack 20, slot none', '... and takes its site');
+SELECT results_eq($$SELECT actor, site_id, description FROM fleet_activity$$,
+                  $$VALUES ('fleet_test_both'::text, 2::bigint, 'Assigned 2 device(s) to rack 20 (1 device site(s) changed)'::text)$$,
+                  '... audited with the role as actor');
+SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['r1'], 30, true)$$),
+          'no rows', 'both rights, forced into a site-less rack: applies');
+SELECT is(pg_temp.place('r1'), 'site Unassigned, rack 30, slot none', '... r1 is Unassigned in rack 30');
+SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['un'], 20)$$),
+               '^ERROR 42501: .*(INSERT|DELETE).*fleet_rack_membership',
+               'site right alone still cannot use the rack move, even where a site changes');
+
+-------------------------------------------------------------------------------
 -- fleet_activity: no ordinary role writes it
 -------------------------------------------------------------------------------
 
@@ -243,7 +346,8 @@ SELECT is((SELECT string_agg(left(pg_temp.exec_as('fleet_test_member', statement
           'fleet_test_member cannot INSERT, UPDATE, DELETE or TRUNCATE fleet_activity');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and the activity rows are as they were');
 SELECT is_empty($$SELECT r FROM unnest(ARRAY['fleet_test_none', 'fleet_test_site', 'fleet_test_rack',
-                                              'fleet_test_both', 'fleet_test_member', 'public']) r
+                                              'fleet_test_both', 'fleet_test_member', 'fleet_test_ins',
+                                              'fleet_test_del', 'public']) r
                    WHERE has_table_privilege(r, 'fleet_activity', 'INSERT, UPDATE, DELETE, TRUNCATE')$$,
                 'no test role and not PUBLIC holds a write privilege on fleet_activity');
 

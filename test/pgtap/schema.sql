@@ -6,13 +6,13 @@
 -- composite type, the function's signature and properties, registration for
 -- pg_dump, and no privilege for PUBLIC. Columns beyond the contract are
 -- allowed: every column check is limited to the contract's columns.
--- When fleet_assign_devices_to_rack arrives, its signature checks go in the
--- "Functions" section below.
+-- Both move functions, the view fleet_placement_violation, and the BEFORE
+-- DELETE trigger that keeps site deletion in the lock order.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
 
-SELECT plan(110);
+SELECT plan(134);
 
 -- Helpers (pg_temp: gone with the session, and the ROLLBACK drops them anyway).
 
@@ -286,6 +286,97 @@ SELECT is((SELECT proparallel::text FROM pg_proc
           'u', 'fleet_assign_devices_to_site is PARALLEL UNSAFE (it writes)');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE proname = 'fleet_assign_devices_to_site'), 1,
           'fleet_assign_devices_to_site has exactly one signature');
+
+SELECT has_function('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean']);
+SELECT is(pg_get_function_arguments('fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
+          'ids text[], target_rack bigint, force_clear boolean DEFAULT false',
+          'fleet_assign_devices_to_rack argument names, order and default');
+SELECT function_returns('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'], 'setof fleet_conflict');
+SELECT volatility_is('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'], 'volatile');
+SELECT isnt_definer('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'],
+                    'fleet_assign_devices_to_rack is SECURITY INVOKER');
+SELECT isnt_strict('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'],
+                   'fleet_assign_devices_to_rack is not STRICT (NULL arguments raise errors)');
+SELECT is((SELECT proparallel::text FROM pg_proc
+            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
+          'u', 'fleet_assign_devices_to_rack is PARALLEL UNSAFE (it writes)');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE proname = 'fleet_assign_devices_to_rack'), 1,
+          'fleet_assign_devices_to_rack has exactly one signature');
+SELECT is((SELECT proconfig FROM pg_proc
+            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
+          ARRAY['search_path=pg_catalog, pg_temp'],
+          'fleet_assign_devices_to_rack runs with search_path pinned to pg_catalog, pg_temp');
+
+-------------------------------------------------------------------------------
+-- The view fleet_placement_violation
+-------------------------------------------------------------------------------
+
+SELECT has_view('fleet_placement_violation');
+SELECT results_eq(
+    $$SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+       WHERE a.attrelid = 'fleet_placement_violation'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       ORDER BY a.attnum$$,
+    $$VALUES ('device_id'::name, 'bigint'), ('device_identifier', 'text'), ('device_site_id', 'bigint'),
+             ('rack_id', 'bigint'), ('rack_site_id', 'bigint')$$,
+    'fleet_placement_violation has exactly its five columns, in order, with their types');
+SELECT ok((SELECT 'security_invoker=true' = ANY (reloptions) FROM pg_class
+            WHERE oid = 'fleet_placement_violation'::regclass),
+          'fleet_placement_violation is security_invoker = true');
+SELECT is_empty($$
+    SELECT a.privilege_type
+      FROM pg_class c
+      CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+     WHERE c.oid = 'fleet_placement_violation'::regclass AND a.grantee = 0$$,
+    'fleet_placement_violation grants nothing to PUBLIC');
+SELECT ok(NOT has_table_privilege('public', 'fleet_placement_violation', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'PUBLIC has no privilege on fleet_placement_violation');
+
+-- On rows: break the invariant by hand (as the superuser), see it listed.
+-- State now: d1 (101, site 101) unracked; d3 (103) no site, rack gone; 'only-contract' (site 102 deleted -> NULL).
+INSERT INTO fleet_rack (id, label, site_id) VALUES (140, 'r140', 101), (150, 'r150', NULL);
+INSERT INTO fleet_device (id, identifier, site_id) VALUES (141, 'ok-141', 101), (142, 'bad-142', NULL),
+                                                          (151, 'ok-151', NULL), (152, 'bad-152', 101);
+INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (140, 141), (140, 142), (150, 151), (150, 152);
+SELECT results_eq(
+    $$SELECT * FROM fleet_placement_violation ORDER BY device_id$$,
+    $$VALUES (142::bigint, 'bad-142'::text, NULL::bigint, 140::bigint, 101::bigint),
+             (152, 'bad-152', 101, 150, NULL)$$,
+    'fleet_placement_violation lists exactly the racked devices whose site differs from their rack''s (NULL-aware)');
+
+-- security_invoker, on rows: a role granted SELECT on the view but not on
+-- the tables under it is refused (the view does not lend its owner's rights).
+CREATE ROLE fleet_test_viewer NOLOGIN;
+GRANT SELECT ON fleet_placement_violation TO fleet_test_viewer;
+SET LOCAL ROLE fleet_test_viewer;
+SELECT throws_ok($$SELECT * FROM fleet_placement_violation$$, '42501', NULL,
+                 'a reader of the view needs SELECT on the tables under it (security_invoker)');
+RESET ROLE;
+
+-------------------------------------------------------------------------------
+-- The site-delete lock trigger
+-------------------------------------------------------------------------------
+
+SELECT has_trigger('fleet_site', 'fleet_site_lock_placements');
+SELECT trigger_is('fleet_site', 'fleet_site_lock_placements', 'fleet_site_lock_placements');
+-- tgtype bits: ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32.
+SELECT results_eq(
+    $$SELECT tgtype::int, tgenabled::text FROM pg_trigger
+       WHERE tgrelid = 'fleet_site'::regclass AND tgname = 'fleet_site_lock_placements'$$,
+    $$VALUES (1 | 2 | 8, 'O')$$,
+    'fleet_site_lock_placements is a BEFORE DELETE FOR EACH ROW trigger, enabled');
+SELECT function_returns('fleet_site_lock_placements', ARRAY[]::text[], 'trigger');
+SELECT is_definer('fleet_site_lock_placements', ARRAY[]::text[],
+                  'fleet_site_lock_placements is SECURITY DEFINER');
+SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fleet_site_lock_placements()'::regprocedure),
+          ARRAY['search_path=pg_catalog, pg_temp'],
+          'fleet_site_lock_placements runs with search_path pinned to pg_catalog, pg_temp');
+SELECT is_empty($$
+    SELECT a.privilege_type FROM pg_proc p
+      CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+     WHERE p.oid = 'fleet_site_lock_placements()'::regprocedure AND a.grantee = 0$$,
+    'fleet_site_lock_placements grants nothing to PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'fleet_site_lock_placements()', 'EXECUTE'),
+          'PUBLIC may not execute fleet_site_lock_placements');
 
 -------------------------------------------------------------------------------
 -- The extension

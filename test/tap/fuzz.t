@@ -13,7 +13,9 @@
 #
 # Other knobs: FLEET_FUZZ_CALLS (calls to make, default 10000),
 # FLEET_FUZZ_SECONDS (hard stop, default 45), FLEET_FUZZ_ROUND_CALLS (calls per
-# round, default 40; a replay needs the same value).
+# round, default 40; a replay needs the same value), FLEET_FUZZ_RACK_SHARE
+# (the share of calls that are fleet_assign_devices_to_rack, default 0.4; the
+# rest are fleet_assign_devices_to_site; a replay needs the same value).
 #
 # Besides the model, the run checks the NOTIFY of the contract: every round
 # but every seventh commits, and must be notified of exactly the activity ids
@@ -37,11 +39,15 @@ die "FLEET_FUZZ_SEED must be an integer\n" unless $seed =~ /^-?\d+$/;
 my $target_calls = $ENV{FLEET_FUZZ_CALLS} // 10000;
 my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 45;
 my $per_round = $ENV{FLEET_FUZZ_ROUND_CALLS} // 40;
+my $rack_share = $ENV{FLEET_FUZZ_RACK_SHARE} // 0.4;
+die "FLEET_FUZZ_RACK_SHARE must be a number from 0 to 1\n"
+    unless $rack_share =~ /^(?:0|1|0?\.\d+|1\.0*)$/;
 my $only_round = $ENV{FLEET_FUZZ_ROUND};
 my $verbose = $ENV{FLEET_FUZZ_VERBOSE} ? 1 : 0;
 
-diag("seed=$seed (replay: FLEET_FUZZ_SEED=$seed"
-    . ($per_round != 40 ? " FLEET_FUZZ_ROUND_CALLS=$per_round" : '') . ")");
+my $replay_knobs = ($per_round != 40 ? " FLEET_FUZZ_ROUND_CALLS=$per_round" : '')
+    . ($rack_share != 0.4 ? " FLEET_FUZZ_RACK_SHARE=$rack_share" : '');
+diag("seed=$seed (replay: FLEET_FUZZ_SEED=$seed$replay_knobs)");
 
 my %attr = (AutoCommit => 1, RaiseError => 1, PrintError => 0, PrintWarn => 0,
             pg_enable_utf8 => 1);
@@ -74,11 +80,12 @@ my $backend_pid = $dbh->{pg_pid};
 pass('scratch database with fleet_sites and the fuzz model');
 
 my $round_sth = $dbh->prepare(
-    'SELECT calls, applied, conflicted, errored, cleared, sampled, states, activity_ids, failures, trace'
-    . ' FROM fleet_fuzz.round(?::bigint, ?::int, ?::int, ?::name[], ?::boolean)');
+    'SELECT calls, applied, conflicted, errored, cleared, sampled, states, activity_ids, failures, trace,'
+    . ' rack_calls, reached'
+    . ' FROM fleet_fuzz.round(?::bigint, ?::int, ?::int, ?::name[], ?::boolean, ?::float8)');
 
-my ($calls, $applied, $conflicted, $errored, $cleared, $sampled, $rounds) = (0) x 7;
-my (%states, @failures, @notify_problems);
+my ($calls, $applied, $conflicted, $errored, $cleared, $sampled, $rounds, $rack_calls) = (0) x 8;
+my (%states, %reached, @failures, @notify_problems);
 my $started = time();
 my $timed_out = 0;
 my $round = defined $only_round && $only_round ne '' ? $only_round : 0;
@@ -86,7 +93,7 @@ my $round = defined $only_round && $only_round ne '' ? $only_round : 0;
 while (1) {
     my $rollback = $round % 7 == 6;
     $dbh->begin_work if $rollback;
-    $round_sth->execute($seed, $round, $per_round, \@roles, $verbose);
+    $round_sth->execute($seed, $round, $per_round, \@roles, $verbose, $rack_share);
     my $r = $round_sth->fetchrow_hashref;
     $round_sth->finish;
     $dbh->rollback if $rollback;
@@ -114,6 +121,8 @@ while (1) {
     $cleared += $r->{cleared};
     $sampled += $r->{sampled};
     $states{$_}++ for @{ $r->{states} };
+    $rack_calls += $r->{rack_calls};
+    $reached{$_}++ for @{ $r->{reached} };
     push @failures, @{ $r->{failures} };
     note($_) for @{ $r->{trace} };
     $rounds++;
@@ -135,10 +144,12 @@ diag(sprintf('seed=%s calls=%d rounds=%d seconds=%.1f rate=%.0f/s applied=%d con
     $seed, $calls, $rounds, $seconds, $calls / ($seconds || 1), $applied, $conflicted,
     $errored, $cleared, $sampled, $state_list,
     $timed_out ? " (stopped by FLEET_FUZZ_SECONDS=$max_seconds before $target_calls calls)" : ''));
+diag(sprintf('rack calls=%d (%.0f%%): %s', $rack_calls, 100 * $rack_calls / ($calls || 1),
+    join(', ', map { "$_:$reached{$_}" } sort keys %reached)));
 
 ok(!@failures, "$calls random calls agree with the model")
     or diag(join("\n", @failures[0 .. ($#failures < 4 ? $#failures : 4)])
-        . "\nreplay: FLEET_FUZZ_SEED=$seed FLEET_FUZZ_ROUND=" . ($round)
+        . "\nreplay: FLEET_FUZZ_SEED=$seed$replay_knobs FLEET_FUZZ_ROUND=" . ($round)
         . " FLEET_FUZZ_VERBOSE=1 prove -v test/tap/fuzz.t");
 
 ok(!@notify_problems, 'committed rounds notify every activity id, rolled-back rounds nothing')
@@ -150,9 +161,18 @@ SKIP: {
     my @missing = grep { !$states{$_} } qw(22004 22023 2202E 54000 42501 23503);
     push @missing, 'applied' unless $applied;
     push @missing, 'conflicts' unless $conflicted;
-    push @missing, 'force clears' unless $cleared;
+    push @missing, 'force clears' unless $cleared || $rack_share >= 1;
     push @missing, 'applies of more than 50 devices' unless $sampled;
-    ok(!@missing, 'the run reached applies, conflicts, force clears and every SQLSTATE')
+    # The rack move's rules, as the model tags them (see expect_rack).
+    if ($rack_share > 0) {
+        push @missing, map { "rack move: $_" } grep { !$reached{$_} } (
+            'rack join applied', 'rack join changed sites', 'rack join naming members again',
+            'rack filled exactly', 'rack removal applied', 'rack removal of a racked device',
+            'DEVICE_LOSES_SITE returned', 'forced DEVICE_LOSES_SITE applied',
+            'residual under force, DEVICE_LOSES_SITE left out', 'rack 23514', 'rack 42501',
+            'rack 23503', 'rack-only caller applied');
+    }
+    ok(!@missing, 'the run reached applies, conflicts, force clears, every SQLSTATE and every rack rule')
         or diag('never reached: ' . join(', ', @missing));
 }
 
