@@ -16,6 +16,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -29,6 +30,14 @@
 
 static FleetCatalog cached;
 static bool cached_valid = false;
+
+/*
+ * Plans replaced by a refresh, freed at the end of the transaction. A refresh
+ * can happen while an outer call is still executing one of the old plans (a
+ * move called from a trigger fired by another move, after an invalidation),
+ * so they must not be freed on the spot.
+ */
+static List *retired_plans = NIL;
 
 /* One statement: its SQL (with %s for the quoted schema) and parameter types. */
 typedef struct FleetPlanSpec
@@ -139,9 +148,26 @@ invalidate_on_namespace(Datum arg, int cacheid, uint32 hashvalue)
 	cached_valid = false;
 }
 
+static void
+free_retired_plans(XactEvent event, void *arg)
+{
+	ListCell   *cell;
+
+	(void) arg;
+	if (retired_plans == NIL ||
+		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		 event != XACT_EVENT_PREPARE))
+		return;
+	foreach(cell, retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(cell));
+	list_free(retired_plans);
+	retired_plans = NIL;
+}
+
 void
 fleet_catalog_register_invalidation(void)
 {
+	RegisterXactCallback(free_retired_plans, NULL);
 	CacheRegisterRelcacheCallback(invalidate_on_relcache, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_on_namespace, (Datum) 0);
 }
@@ -205,10 +231,18 @@ fleet_catalog(void)
 	fresh.membership_relid = extension_relid(fresh.schema_oid, "fleet_rack_membership");
 	fresh.activity_relid = extension_relid(fresh.schema_oid, "fleet_activity");
 
-	/* Plans made against the old tables go; new ones are prepared on use. */
+	/*
+	 * Plans made against the old tables are retired (freed at transaction
+	 * end, see above); new ones are prepared on use.
+	 */
 	for (i = 0; i < FLEET_PLAN_COUNT; i++)
 		if (cached.plans[i] != NULL)
-			SPI_freeplan(cached.plans[i]);
+		{
+			MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
+
+			retired_plans = lappend(retired_plans, cached.plans[i]);
+			MemoryContextSwitchTo(old_context);
+		}
 
 	cached = fresh;
 	cached_valid = true;
