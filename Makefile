@@ -35,7 +35,8 @@ print-version:
 .PHONY: print-version
 
 # The benchmark and the valgrind run each set up their own throwaway cluster.
-bench:
+# The benchmark measures the installed build, so it installs this one first.
+bench: install
 	bench/run
 memcheck:
 	test/memcheck/run
