@@ -19,20 +19,17 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
+\ir lib/helpers.psql
 
 SELECT plan(106);
 
 -------------------------------------------------------------------------------
--- Helpers
+-- Helpers of this file (the shared ones: clear, place, snap/mark/marked, audit,
+-- as_role, are in lib/helpers.psql)
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
-    DELETE FROM fleet_rack_slot;
-    DELETE FROM fleet_rack_membership;
-    DELETE FROM fleet_device;
-    DELETE FROM fleet_rack;
-    DELETE FROM fleet_site;
-    DELETE FROM fleet_activity;
+    SELECT pg_temp.clear();
     INSERT INTO fleet_site (id, name) VALUES (1, 'north'), (2, 'south'), (3, 'east');
     INSERT INTO fleet_rack (id, label, site_id, row_count, column_count) VALUES
         (10, 'r-north', 1, 3, 3), (11, 'r-north-small', 1, 1, 2), (20, 'r-south', 2, 2, 2),
@@ -48,45 +45,11 @@ CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
         (10, 3, 0, 0), (10, 4, 0, 1), (20, 5, 1, 1), (30, 7, 1, 0);
 $$;
 
--- Where a device is: its site, its rack, its slot.
-CREATE FUNCTION pg_temp.place(ident text) RETURNS text LANGUAGE sql AS $$
-    SELECT format('site %s, rack %s, slot %s',
-                  coalesce(d.site_id::text, 'Unassigned'), coalesce(m.rack_id::text, 'none'),
-                  coalesce(s.row_index || ',' || s.column_index, 'none'))
-      FROM fleet_device d
-      LEFT JOIN fleet_rack_membership m ON m.device_id = d.id
-      LEFT JOIN fleet_rack_slot s ON s.rack_id = m.rack_id AND s.device_id = d.id
-     WHERE d.identifier = ident
-$$;
-
 -- The row versions of a device's membership and slot (ctid and values).
 CREATE FUNCTION pg_temp.placement_rows(ident text) RETURNS text LANGUAGE sql AS $$
     SELECT concat_ws(' ', (SELECT m.ctid || m::text FROM fleet_rack_membership m WHERE m.device_id = d.id),
                           (SELECT s.ctid || s::text FROM fleet_rack_slot s WHERE s.device_id = d.id))
       FROM fleet_device d WHERE d.identifier = ident
-$$;
-
--- Every row of every table with its ctid (so that even an UPDATE that
--- changes no value shows), and the activity id sequence.
-CREATE FUNCTION pg_temp.snap() RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws(E'\n',
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_site t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_rack t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_device t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_membership t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_slot t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_activity t),
-        (SELECT 'activity sequence ' || coalesce(pg_sequence_last_value(pg_get_serial_sequence('fleet_activity', 'id')::regclass)::text, 'unused')))
-$$;
-CREATE TEMP TABLE saved (snapshot text);
-CREATE FUNCTION pg_temp.mark() RETURNS void LANGUAGE sql AS $$
-    DELETE FROM saved; INSERT INTO saved SELECT pg_temp.snap();
-$$;
-CREATE FUNCTION pg_temp.marked() RETURNS text LANGUAGE sql AS $$ SELECT snapshot FROM saved $$;
-
--- The audit row a call wrote (the fixture starts with none).
-CREATE FUNCTION pg_temp.audit() RETURNS SETOF fleet_activity LANGUAGE sql AS $$
-    SELECT * FROM fleet_activity ORDER BY id DESC LIMIT 1
 $$;
 
 -- Call the rack function with search_path = path, return its rows as text.

@@ -22,6 +22,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
+\ir lib/helpers.psql
 
 SELECT plan(59);
 
@@ -61,16 +62,12 @@ CREATE POLICY all_rows ON fleet_rack_membership TO fleet_test_reader USING (true
 CREATE POLICY all_rows ON fleet_rack_slot TO fleet_test_reader USING (true);
 
 -------------------------------------------------------------------------------
--- Helpers
+-- Helpers of this file (the shared ones: clear, place, snap/mark/marked, audit,
+-- as_role, are in lib/helpers.psql)
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
-    DELETE FROM fleet_rack_slot;
-    DELETE FROM fleet_rack_membership;
-    DELETE FROM fleet_device;
-    DELETE FROM fleet_rack;
-    DELETE FROM fleet_site;
-    DELETE FROM fleet_activity;
+    SELECT pg_temp.clear();
     INSERT INTO fleet_site (id, name) VALUES (1, 'one'), (2, 'two');
     INSERT INTO fleet_rack (id, label, site_id, row_count, column_count) VALUES
         (10, 'a-rack', 2, 1, 2), (20, 'b-rack', 2, 12, 12), (30, 'a-rack-1', 1, 12, 12), (40, 'a-rack-2', 2, 12, 12);
@@ -80,48 +77,6 @@ CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
     INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES
         (10, 1, 0, 0), (20, 3, 0, 0), (10, 4, 0, 1), (20, 5, 1, 1);
 $$;
-
-CREATE FUNCTION pg_temp.place(ident text) RETURNS text LANGUAGE sql AS $$
-    SELECT format('site %s, rack %s, slot %s',
-                  coalesce(d.site_id::text, 'Unassigned'), coalesce(m.rack_id::text, 'none'),
-                  coalesce(s.row_index || ',' || s.column_index, 'none'))
-      FROM fleet_device d
-      LEFT JOIN fleet_rack_membership m ON m.device_id = d.id
-      LEFT JOIN fleet_rack_slot s ON s.rack_id = m.rack_id AND s.device_id = d.id
-     WHERE d.identifier = ident
-$$;
-
--- Every row version of every table, and the activity id sequence.
-CREATE FUNCTION pg_temp.snap() RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws(E'\n',
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_site t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_rack t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_device t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_membership t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.device_id) FROM fleet_rack_slot t),
-        (SELECT string_agg(t.ctid || t::text, ' ' ORDER BY t.id) FROM fleet_activity t),
-        (SELECT 'activity sequence ' || coalesce(pg_sequence_last_value(pg_get_serial_sequence('fleet_activity', 'id')::regclass)::text, 'unused')))
-$$;
-CREATE TEMP TABLE saved (snapshot text);
-CREATE FUNCTION pg_temp.mark() RETURNS void LANGUAGE sql AS $$
-    DELETE FROM saved; INSERT INTO saved SELECT pg_temp.snap();
-$$;
-CREATE FUNCTION pg_temp.marked() RETURNS text LANGUAGE sql AS $$ SELECT snapshot FROM saved $$;
-
--- Run a query as role r; its rows as text ('no rows' if none), or 'ERROR <sqlstate>: <message>'.
-CREATE FUNCTION pg_temp.as_role(r name, query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', r);
-    BEGIN
-        EXECUTE format('SELECT coalesce(string_agg(x::text, '' ''), ''no rows'') FROM (%s) x', query) INTO result;
-    EXCEPTION WHEN OTHERS THEN
-        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
-    END;
-    RESET ROLE;
-    RETURN result;
-END $$;
 
 CREATE FUNCTION pg_temp.violations() RETURNS text LANGUAGE sql AS $$
     SELECT coalesce(string_agg(d.identifier || ' at site ' || coalesce(d.site_id::text, 'none')
