@@ -71,7 +71,7 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_LOCK_DEVICES] = {
 		/* LockRows sits above the sort: rows are locked in ascending id order. */
-		"SELECT id, identifier, site_id FROM %s.fleet_device"
+		"SELECT id, identifier, site_id, ctid FROM %s.fleet_device"
 		" WHERE identifier = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
 		1, {TEXTARRAYOID}
 	},
@@ -80,7 +80,7 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		1, {TEXTARRAYOID}
 	},
 	[FLEET_PLAN_LOCK_DEVICES_BY_ID] = {
-		"SELECT id, identifier, site_id FROM %s.fleet_device"
+		"SELECT id, identifier, site_id, ctid FROM %s.fleet_device"
 		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
 		1, {INT8ARRAYOID}
 	},
@@ -106,9 +106,13 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_SET_DEVICE_SITE] = {
+		/*
+		 * By the tuple ids the lock returned: a TID scan, no second index
+		 * lookup. The rows are locked by us, so they cannot have moved.
+		 */
 		"UPDATE %s.fleet_device SET site_id = $2, updated_at = pg_catalog.now()"
-		" WHERE id = ANY ($1)",
-		2, {INT8ARRAYOID, INT8OID}
+		" WHERE ctid = ANY ($1)",
+		2, {TIDARRAYOID, INT8OID}
 	},
 	[FLEET_PLAN_JOIN_RACK] = {
 		"INSERT INTO %s.fleet_rack_membership (rack_id, device_id)"

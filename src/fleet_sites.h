@@ -22,6 +22,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/itemptr.h"
 
 /* Limits from the contract's bad-input table. */
 #define FLEET_MAX_DISTINCT_IDS			10000
@@ -118,6 +119,7 @@ typedef struct FleetLockedDevices
 	char	  **identifiers;
 	bool	   *has_site;
 	int64	   *site_ids;
+	ItemPointerData *tids;			/* where each locked row version is */
 } FleetLockedDevices;
 
 /* The target rack, as locked: its site and its capacity. */

@@ -173,6 +173,7 @@ fleet_lock_devices(const FleetIdList *ids, bool on_owner_authority)
 	locked->identifiers = palloc(sizeof(char *) * (SPI_processed + 1));
 	locked->has_site = palloc(sizeof(bool) * (SPI_processed + 1));
 	locked->site_ids = palloc(sizeof(int64) * (SPI_processed + 1));
+	locked->tids = palloc(sizeof(ItemPointerData) * (SPI_processed + 1));
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -186,6 +187,8 @@ fleet_lock_devices(const FleetIdList *ids, bool on_owner_authority)
 		site = SPI_getbinval(row, tupdesc, 3, &isnull);
 		locked->has_site[i] = !isnull;
 		locked->site_ids[i] = isnull ? 0 : DatumGetInt64(site);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, tupdesc, 4, &isnull)),
+						&locked->tids[i]);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return locked;

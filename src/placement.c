@@ -6,7 +6,9 @@
  */
 #include "fleet_sites.h"
 
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 
 static bool
 already_at(const FleetLockedDevices *locked, int i, bool has_site, int64 site_id)
@@ -80,7 +82,7 @@ fleet_count_site_changes(const FleetLockedDevices *locked, bool has_site, int64 
 int
 fleet_set_device_sites(const FleetLockedDevices *locked, bool has_site, int64 site_id)
 {
-	int64	   *moving = palloc(sizeof(int64) * (locked->count + 1));
+	Datum	   *moving = palloc(sizeof(Datum) * (locked->count + 1));
 	int			n = 0;
 	int			i;
 	Datum		values[2];
@@ -89,11 +91,13 @@ fleet_set_device_sites(const FleetLockedDevices *locked, bool has_site, int64 si
 
 	for (i = 0; i < locked->count; i++)
 		if (!already_at(locked, i, has_site, site_id))
-			moving[n++] = locked->ids[i];
+			moving[n++] = PointerGetDatum(&locked->tids[i]);
 	if (n == 0)
 		return 0;
 
-	values[0] = fleet_int64_array(moving, n);
+	/* By tuple id (locks.c): the rows are ours, locked, and not yet updated. */
+	values[0] = PointerGetDatum(construct_array(moving, n, TIDOID, sizeof(ItemPointerData),
+												false, TYPALIGN_SHORT));
 	values[1] = Int64GetDatum(site_id);
 	if (!has_site)
 		nulls[1] = 'n';
