@@ -15,6 +15,15 @@
 #include "utils/json.h"
 
 static char *actor_setting = NULL;
+static bool notify_setting = true;
+
+/*
+ * The id of the audit row of this session's last applied move, like
+ * lastval(): set only when a call returns success, kept across transactions
+ * (a rolled-back call's id may still be reported).
+ */
+static bool last_activity_valid = false;
+static int64 last_activity_id = 0;
 
 void
 fleet_define_settings(void)
@@ -27,6 +36,16 @@ fleet_define_settings(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("fleet_sites.notify",
+							 "Send NOTIFY fleet_activity for each applied move.",
+							 "Off: the audit row is still written, but no notification is sent, so "
+							 "the transaction can be prepared with PREPARE TRANSACTION and its commit "
+							 "does not serialize on the notification queue.",
+							 &notify_setting,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("fleet_sites");
 }
 
@@ -89,6 +108,25 @@ fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
 											  1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 
-	Async_Notify("fleet_activity", psprintf(INT64_FORMAT, activity_id));
+	if (notify_setting)
+		Async_Notify("fleet_activity", psprintf(INT64_FORMAT, activity_id));
 	return activity_id;
+}
+
+/* A move function's last step: its call succeeded and wrote this audit row. */
+void
+fleet_remember_activity(int64 activity_id)
+{
+	last_activity_id = activity_id;
+	last_activity_valid = true;
+}
+
+PG_FUNCTION_INFO_V1(fleet_last_activity_id);
+
+Datum
+fleet_last_activity_id(PG_FUNCTION_ARGS)
+{
+	if (!last_activity_valid)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(last_activity_id);
 }

@@ -201,5 +201,6 @@ extern void fleet_append_device_sample(StringInfo metadata, const FleetIdList *i
 									   int device_count);
 extern int64 fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
 								  const char *description, const char *metadata_json);
+extern void fleet_remember_activity(int64 activity_id);
 
 #endif							/* FLEET_SITES_H */

@@ -70,7 +70,7 @@ read_rack_placement(const FleetLockedDevices *locked, bool has_rack, int64 rack_
 	SPI_freetuptable(SPI_tuptable);
 }
 
-static void
+static int64
 audit_rack_move(const FleetIdList *ids, int device_count, const FleetLockedRack *rack,
 				int site_changes)
 {
@@ -98,7 +98,7 @@ audit_rack_move(const FleetIdList *ids, int device_count, const FleetLockedRack 
 	}
 	appendStringInfoChar(&metadata, '}');
 
-	fleet_write_activity(rack != NULL ? "devices.assigned_to_rack" : "devices.removed_from_rack",
+	return fleet_write_activity(rack != NULL ? "devices.assigned_to_rack" : "devices.removed_from_rack",
 						 rack != NULL && rack->has_site, rack != NULL ? rack->site_id : 0,
 						 description.data, metadata.data);
 }
@@ -121,6 +121,7 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 	int64	   *joining;
 	int			joining_count = 0;
 	int			i;
+	int64		activity_id;
 
 	/* Input, before anything else. */
 	ids = fleet_read_ids(fcinfo, 0);
@@ -187,9 +188,10 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 		/* Out of every rack; sites stay as they are. */
 		read_rack_placement(locked, false, 0, &placement);
 		fleet_clear_memberships(placement.in_other_rack, placement.in_other_rack_count);
-		audit_rack_move(ids, locked->count, NULL, 0);
+		activity_id = audit_rack_move(ids, locked->count, NULL, 0);
 		fleet_conflicts_return(fcinfo, conflicts, false, FLEET_DEVICE_LOSES_SITE);
 		SPI_finish();
+		fleet_remember_activity(activity_id);
 		return (Datum) 0;
 	}
 
@@ -216,8 +218,9 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 			joining[joining_count++] = locked->ids[i];
 	fleet_join_rack(rack.rack_id, joining, joining_count);
 
-	audit_rack_move(ids, locked->count, &rack, site_changes);
+	activity_id = audit_rack_move(ids, locked->count, &rack, site_changes);
 	fleet_conflicts_return(fcinfo, fleet_conflicts_new(), false, FLEET_DEVICE_LOSES_SITE);
 	SPI_finish();
+	fleet_remember_activity(activity_id);
 	return (Datum) 0;
 }

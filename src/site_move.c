@@ -78,7 +78,7 @@ clear_conflicting_memberships(const FleetConflictList *conflicts)
 	return fleet_clear_memberships(device_ids, conflicts->count);
 }
 
-static void
+static int64
 audit_site_move(const FleetIdList *ids, int device_count, bool has_target, int64 target,
 				const FleetConflictList *cleared, int cleared_count)
 {
@@ -115,8 +115,8 @@ audit_site_move(const FleetIdList *ids, int device_count, bool has_target, int64
 	}
 	appendStringInfoChar(&metadata, '}');
 
-	fleet_write_activity("devices.reassigned_to_site", has_target, target,
-						 description.data, metadata.data);
+	return fleet_write_activity("devices.reassigned_to_site", has_target, target,
+								description.data, metadata.data);
 }
 
 PG_FUNCTION_INFO_V1(fleet_assign_devices_to_site);
@@ -132,6 +132,7 @@ fleet_assign_devices_to_site(PG_FUNCTION_ARGS)
 	FleetLockedDevices *locked;
 	FleetConflictList *conflicts;
 	int			cleared_count = 0;
+	int64		activity_id;
 
 	/* 1. Input, before anything else. */
 	ids = fleet_read_ids(fcinfo, 0);
@@ -187,9 +188,11 @@ fleet_assign_devices_to_site(PG_FUNCTION_ARGS)
 
 	/* 7. Apply and audit. */
 	fleet_set_device_sites(locked, has_target, target);
-	audit_site_move(ids, locked->count, has_target, target, conflicts, cleared_count);
+	activity_id = audit_site_move(ids, locked->count, has_target, target, conflicts,
+								  cleared_count);
 
 	fleet_conflicts_return(fcinfo, fleet_conflicts_new(), false, FLEET_DEVICE_NOT_FOUND);
 	SPI_finish();
+	fleet_remember_activity(activity_id);
 	return (Datum) 0;
 }
