@@ -188,6 +188,42 @@ COMMENT ON FUNCTION @extschema@.fleet_assign_devices_to_building(text[], bigint,
     'Move devices (by identifier) into building target_building atomically, taking its site; NULL takes them out of their building, site kept. Returns the conflicts (DEVICE_IN_RACK_AT_OTHER_BUILDING clearable with force_clear) and writes nothing, or applies the move and writes one fleet_activity row.';
 
 -------------------------------------------------------------------------------
+-- The container moves
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fleet_assign_racks_to_site(
+    rack_ids bigint[],
+    target   bigint
+) RETURNS @extschema@.fleet_cascade
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_assign_racks_to_site';
+COMMENT ON FUNCTION @extschema@.fleet_assign_racks_to_site(bigint[], bigint) IS
+    'Move whole racks to site target (NULL = Unassigned) with their members, atomically: a rack whose site changes leaves its building and position, and its members follow. Returns what changed; writes one fleet_activity row.';
+
+CREATE FUNCTION @extschema@.fleet_assign_racks_to_building(
+    rack_ids           bigint[],
+    target_building    bigint,
+    aisle_indexes      integer[] DEFAULT NULL,
+    positions_in_aisle integer[] DEFAULT NULL
+) RETURNS @extschema@.fleet_cascade
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_assign_racks_to_building';
+COMMENT ON FUNCTION @extschema@.fleet_assign_racks_to_building(bigint[], bigint, integer[], integer[]) IS
+    'Move whole racks into building target_building (optionally at the given aisle positions) with their members, taking its site; NULL takes them out of their building, site kept. Atomic; returns what changed; writes one fleet_activity row.';
+
+CREATE FUNCTION @extschema@.fleet_assign_buildings_to_site(
+    building_ids bigint[],
+    target       bigint
+) RETURNS @extschema@.fleet_cascade
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_assign_buildings_to_site';
+COMMENT ON FUNCTION @extschema@.fleet_assign_buildings_to_site(bigint[], bigint) IS
+    'Move whole buildings to site target (NULL = Unassigned) with their racks and devices, atomically. Returns what changed; writes one fleet_activity row.';
+
+-------------------------------------------------------------------------------
 -- The violation view covers rules 1-4
 -------------------------------------------------------------------------------
 

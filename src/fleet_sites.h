@@ -15,6 +15,9 @@
  *   site_move.c     fleet_assign_devices_to_site
  *   building_move.c fleet_assign_devices_to_building
  *   rack_move.c     fleet_assign_devices_to_rack
+ *   cascade.c       what the container moves share: writes, result, audit
+ *   racks_move.c    fleet_assign_racks_to_site, fleet_assign_racks_to_building
+ *   buildings_move.c  fleet_assign_buildings_to_site
  *   delete_triggers.c  site and building deletion in the lock order
  */
 #ifndef FLEET_SITES_H
@@ -83,11 +86,22 @@ typedef enum FleetPlanId
 	FLEET_PLAN_LOCK_SITE,
 	FLEET_PLAN_READ_BUILDING,
 	FLEET_PLAN_SHARE_BUILDING,
+	FLEET_PLAN_FILL_BUILDING,
+	FLEET_PLAN_BUILDINGS_VISIBLE,
+	FLEET_PLAN_LOCK_BUILDINGS,
+	FLEET_PLAN_NAME_CLASH,
 	FLEET_PLAN_READ_RACK,
 	FLEET_PLAN_LOCK_RACK,
+	FLEET_PLAN_RACK_IDS_VISIBLE,
+	FLEET_PLAN_LOCK_RACKS,
+	FLEET_PLAN_LOCK_BUILDINGS_RACKS,
+	FLEET_PLAN_BUILDING_POSITIONS,
 	FLEET_PLAN_RACKS_VISIBLE,
 	FLEET_PLAN_LOCK_DEVICES,
 	FLEET_PLAN_VISIBLE_DEVICES,
+	FLEET_PLAN_RACK_MEMBER_IDS,
+	FLEET_PLAN_BUILDING_DEVICE_IDS,
+	FLEET_PLAN_LOCK_MEMBERS_BY_ID,
 	FLEET_PLAN_LOCK_DEVICES_BY_ID,
 	FLEET_PLAN_PLACEMENT,
 	FLEET_PLAN_RACK_MEMBERS,
@@ -95,6 +109,9 @@ typedef enum FleetPlanId
 	FLEET_PLAN_REMAINING_MEMBERSHIP,
 	FLEET_PLAN_SET_DEVICES,
 	FLEET_PLAN_SET_DEVICES_BY_ID,
+	FLEET_PLAN_DEVICE_UNWRITTEN,
+	FLEET_PLAN_SET_RACKS,
+	FLEET_PLAN_SET_BUILDINGS_SITE,
 	FLEET_PLAN_JOIN_RACK,
 	FLEET_PLAN_CLEAR_SLOTS,
 	FLEET_PLAN_SET_SLOTS,
@@ -134,7 +151,7 @@ typedef struct FleetPlanSpec
 	FleetSnapshotRule snapshot;
 	int			expected_rc;	/* SPI_OK_* */
 	int			nargs;
-	Oid			argtypes[6];
+	Oid			argtypes[7];
 } FleetPlanSpec;
 
 typedef struct FleetCatalog
@@ -191,7 +208,25 @@ typedef struct FleetIdList
 	int32	   *column_index;
 } FleetIdList;
 
+/* The distinct rack or building ids of one call. */
+typedef struct FleetIdSet
+{
+	int			count;			/* distinct ids */
+	int64	   *sorted;			/* ascending */
+	int64	   *in_input_order; /* first occurrences, as given */
+	Datum		sorted_array;	/* bigint[] of sorted */
+	/* Positions (racks into a building), per id in sorted order. */
+	bool		positions_given;
+	bool	   *has_position;
+	int32	   *aisle_index;
+	int32	   *position_in_aisle;
+} FleetIdSet;
+
 extern FleetIdList *fleet_read_ids(FunctionCallInfo fcinfo, int argno);
+extern FleetIdSet *fleet_read_id_array(FunctionCallInfo fcinfo, int argno, const char *what,
+									   int aisles_argno, int positions_argno,
+									   bool has_target);
+extern int	fleet_id_set_position(const FleetIdSet *set, int64 id);
 extern FleetIdList *fleet_read_ids_with_slots(FunctionCallInfo fcinfo, int ids_argno,
 											  int rows_argno, int columns_argno,
 											  bool has_target);
@@ -225,12 +260,27 @@ typedef struct FleetLockedDevices
 	ItemPointerData *tids;		/* where each locked row version is */
 } FleetLockedDevices;
 
-/* A target building, as locked. */
+/* A target building, as locked: its site and layout. */
 typedef struct FleetLockedBuilding
 {
 	int64		building_id;
 	FleetRef	site;
+	bool		has_layout;
+	int			aisle_count;
+	int			racks_per_aisle;
 } FleetLockedBuilding;
+
+/* Racks one call holds locked, ascending by id, as they were locked. */
+typedef struct FleetLockedRacks
+{
+	int			count;
+	int64	   *ids;
+	FleetRef   *sites;
+	FleetRef   *buildings;
+	bool	   *has_position;
+	int32	   *aisle_index;
+	int32	   *position_in_aisle;
+} FleetLockedRacks;
 
 /* A target rack, as locked: its placement and its size. */
 typedef struct FleetLockedRack
@@ -254,6 +304,10 @@ typedef struct FleetSeenDevices
 extern void fleet_check_target_visible(FleetRelation rel, int64 id, const char *what);
 extern void fleet_lock_site(int64 site_id);
 extern void fleet_lock_building(int64 building_id, FleetLockedBuilding *building);
+extern void fleet_lock_building_for_racks(int64 building_id, FleetLockedBuilding *building);
+extern void fleet_check_ids_visible(FleetPlanId plan, const FleetIdSet *set, const char *what);
+extern FleetLockedRacks *fleet_lock_racks(FleetPlanId plan, Datum key, const FleetIdSet *named);
+extern FleetLockedDevices *fleet_lock_members(FleetPlanId candidates, Datum key);
 extern void fleet_peek_rack(int64 rack_id, FleetLockedRack *rack);
 extern void fleet_lock_rack(int64 rack_id, FleetLockedRack *rack);
 extern FleetSeenDevices *fleet_read_devices(const FleetIdList *ids);
@@ -300,6 +354,21 @@ extern void fleet_join_rack(int64 rack_id, const int64 *device_ids, int count);
 extern void fleet_clear_slots(int64 rack_id, const int64 *device_ids, int count);
 extern void fleet_set_slots(int64 rack_id, const int64 *device_ids, const int32 *rows,
 							const int32 *columns, int count);
+
+/* ------------------------------------------------------------------------
+ * cascade.c
+ * ------------------------------------------------------------------------
+ */
+
+extern void fleet_write_racks(const int64 *ids, int count, bool set_site, FleetRef site,
+							  bool set_building, FleetRef building, const bool *has_position,
+							  const int32 *aisle_index, const int32 *position_in_aisle);
+extern void fleet_write_buildings_site(const int64 *ids, int count, FleetRef site);
+extern Datum fleet_cascade_result(FunctionCallInfo fcinfo, int buildings, int racks,
+								  int devices);
+extern void fleet_json_id_sample(StringInfo buf, const char *key, const int64 *ids,
+								 int count);
+extern bool fleet_ids_contain(const int64 *ids, int count, int64 id);
 
 /* ------------------------------------------------------------------------
  * conflicts.c

@@ -438,3 +438,239 @@ fleet_id_position(const FleetIdList *ids, const char *identifier)
 	}
 	return -1;
 }
+
+/* ------------------------------------------------------------------------
+ * Arrays of rack or building ids (the container moves)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct BigintEntry
+{
+	int64		id;				/* key */
+	int			first_ordinal;
+	int			occurrences;
+	bool		has_position;
+	int32		aisle_index;
+	int32		position_in_aisle;
+} BigintEntry;
+
+static int
+compare_entry_ids(const void *a, const void *b)
+{
+	int64		x = (*(BigintEntry *const *) a)->id;
+	int64		y = (*(BigintEntry *const *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static int
+compare_entry_ordinals(const void *a, const void *b)
+{
+	int			x = (*(BigintEntry *const *) a)->first_ordinal;
+	int			y = (*(BigintEntry *const *) b)->first_ordinal;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Read a bigint[] of rack or building ids (what: "rack" or "building"), and
+ * when positions_argno >= 0 the optional pair of position arrays parallel to
+ * it (aisle_indexes, positions_in_aisle). The rules of the bad-input table,
+ * and those position rules that need no row.
+ */
+FleetIdSet *
+fleet_read_id_array(FunctionCallInfo fcinfo, int argno, const char *what,
+					int aisles_argno, int positions_argno, bool has_target)
+{
+	char	   *array_name = psprintf("%s id", what);
+	ArrayType  *array = read_array(fcinfo, argno, array_name);
+	int			nelements = array_length1(array);
+	int			lower_bound = ARR_LBOUND(array)[0];
+	ArrayType  *aisles = NULL;
+	ArrayType  *positions = NULL;
+	array_iter	id_iter;
+	array_iter	aisle_iter;
+	array_iter	position_iter;
+	HASHCTL		ctl;
+	HTAB	   *table;
+	HASH_SEQ_STATUS scan;
+	BigintEntry *entry;
+	BigintEntry **entries;
+	FleetIdSet *set;
+	int			distinct = 0;
+	int			i;
+
+	memset(&aisle_iter, 0, sizeof(aisle_iter));
+	memset(&position_iter, 0, sizeof(position_iter));
+	if (aisles_argno >= 0 && PG_NARGS() > positions_argno)
+	{
+		aisles = read_parallel_array(fcinfo, aisles_argno, "aisle_indexes", nelements);
+		positions = read_parallel_array(fcinfo, positions_argno, "positions_in_aisle",
+										nelements);
+		if ((aisles == NULL) != (positions == NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is given but %s is null",
+							aisles != NULL ? "aisle_indexes" : "positions_in_aisle",
+							aisles != NULL ? "positions_in_aisle" : "aisle_indexes"),
+					 errhint("Give both position arrays, or neither.")));
+		if (aisles != NULL)
+		{
+			array_iter_setup(&aisle_iter, (AnyArrayType *) aisles);
+			array_iter_setup(&position_iter, (AnyArrayType *) positions);
+		}
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(BigintEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	table = hash_create("fleet_sites ids", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	array_iter_setup(&id_iter, (AnyArrayType *) array);
+	for (i = 0; i < nelements; i++)
+	{
+		int			subscript = lower_bound + i;
+		bool		isnull;
+		int64		id;
+		bool		found;
+		bool		aisle_null = true;
+		bool		position_null = true;
+		int32		aisle_index = 0;
+		int32		position_in_aisle = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		id = DatumGetInt64(array_iter_next(&id_iter, &isnull, i, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s at subscript %d is null", array_name, subscript)));
+		if (id <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s at subscript %d must be positive, got %lld",
+							array_name, subscript, (long long) id)));
+		if (aisles != NULL)
+		{
+			Datum		a = array_iter_next(&aisle_iter, &aisle_null, i, 4, true, TYPALIGN_INT);
+			Datum		p = array_iter_next(&position_iter, &position_null, i, 4, true,
+											TYPALIGN_INT);
+
+			if (aisle_null != position_null)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the position of rack %lld is half null", (long long) id),
+						 errhint("Give both indexes of a position, or neither.")));
+			if (!aisle_null)
+			{
+				aisle_index = DatumGetInt32(a);
+				position_in_aisle = DatumGetInt32(p);
+				if (!has_target)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("a position is given for rack %lld but target_building is null",
+									(long long) id)));
+				if (aisle_index < 0 || position_in_aisle < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("the position (%d, %d) of rack %lld has a negative index",
+									aisle_index, position_in_aisle, (long long) id)));
+			}
+		}
+
+		entry = (BigintEntry *) hash_search(table, &id, HASH_ENTER, &found);
+		if (!found)
+		{
+			if (++distinct > FLEET_MAX_DISTINCT_IDS)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many %s ids: more than %d distinct in one call",
+								what, FLEET_MAX_DISTINCT_IDS)));
+			entry->first_ordinal = i;
+			entry->occurrences = 0;
+			entry->has_position = !aisle_null;
+			entry->aisle_index = aisle_index;
+			entry->position_in_aisle = position_in_aisle;
+		}
+		entry->occurrences++;
+		if (aisles != NULL && entry->occurrences > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rack %lld appears more than once, and positions are given",
+							(long long) id),
+					 errhint("Name each rack once when you give positions.")));
+	}
+
+	entries = palloc(sizeof(BigintEntry *) * (distinct + 1));
+	i = 0;
+	hash_seq_init(&scan, table);
+	while ((entry = (BigintEntry *) hash_seq_search(&scan)) != NULL)
+		entries[i++] = entry;
+
+	set = palloc0(sizeof(FleetIdSet));
+	set->count = distinct;
+	set->sorted = palloc(sizeof(int64) * (distinct + 1));
+	set->in_input_order = palloc(sizeof(int64) * (distinct + 1));
+	set->positions_given = aisles != NULL;
+	set->has_position = palloc0(sizeof(bool) * (distinct + 1));
+	set->aisle_index = palloc0(sizeof(int32) * (distinct + 1));
+	set->position_in_aisle = palloc0(sizeof(int32) * (distinct + 1));
+
+	qsort(entries, distinct, sizeof(BigintEntry *), compare_entry_ids);
+	for (i = 0; i < distinct; i++)
+	{
+		set->sorted[i] = entries[i]->id;
+		set->has_position[i] = entries[i]->has_position;
+		set->aisle_index[i] = entries[i]->aisle_index;
+		set->position_in_aisle[i] = entries[i]->position_in_aisle;
+	}
+	if (set->positions_given)
+	{
+		int64	   *keys = palloc(sizeof(int64) * (distinct + 1));
+		int			n = 0;
+
+		for (i = 0; i < distinct; i++)
+			if (set->has_position[i])
+				keys[n++] = ((int64) set->aisle_index[i] << 32) |
+					(uint32) set->position_in_aisle[i];
+		qsort(keys, n, sizeof(int64), compare_int64);
+		for (i = 1; i < n; i++)
+			if (keys[i] == keys[i - 1])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("two racks of the batch are given position (%d, %d)",
+								(int32) (keys[i] >> 32), (int32) (keys[i] & 0xFFFFFFFF))));
+		pfree(keys);
+	}
+	set->sorted_array = fleet_int64_array(set->sorted, distinct);
+
+	qsort(entries, distinct, sizeof(BigintEntry *), compare_entry_ordinals);
+	for (i = 0; i < distinct; i++)
+		set->in_input_order[i] = entries[i]->id;
+
+	pfree(entries);
+	hash_destroy(table);
+	return set;
+}
+
+/* Index of id in set->sorted, or -1. */
+int
+fleet_id_set_position(const FleetIdSet *set, int64 id)
+{
+	int			low = 0;
+	int			high = set->count - 1;
+
+	while (low <= high)
+	{
+		int			mid = low + (high - low) / 2;
+
+		if (set->sorted[mid] == id)
+			return mid;
+		if (set->sorted[mid] < id)
+			low = mid + 1;
+		else
+			high = mid - 1;
+	}
+	return -1;
+}

@@ -61,6 +61,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+static void read_device_rows(FleetLockedDevices *locked);
+
 static void
 report_missing(const char *what, int64 id)
 {
@@ -129,9 +131,9 @@ fleet_lock_site(int64 site_id)
 		report_missing("site", site_id);
 }
 
-/* Read a building's site, unlocked or under KEY SHARE; false if missing. */
+/* Read a building (site, layout) through one of the building statements. */
 static bool
-read_building(FleetPlanId plan, int64 building_id, FleetRef *site)
+read_building(FleetPlanId plan, int64 building_id, FleetLockedBuilding *building)
 {
 	Datum		values[1];
 	bool		found;
@@ -139,39 +141,59 @@ read_building(FleetPlanId plan, int64 building_id, FleetRef *site)
 	values[0] = Int64GetDatum(building_id);
 	found = fleet_run(plan, values, NULL, 1) > 0;
 	if (found)
-		*site = fleet_get_ref(0, 1);
+	{
+		bool		isnull;
+
+		building->building_id = building_id;
+		building->site = fleet_get_ref(0, 1);
+		building->aisle_count = fleet_get_int32(0, 2, &isnull);
+		building->has_layout = !isnull;
+		building->racks_per_aisle = fleet_get_int32(0, 3, &isnull);
+	}
 	SPI_freetuptable(SPI_tuptable);
 	return found;
 }
 
-/* Lock a building (level 2) after its site (level 1); false if missing. */
+/*
+ * Lock a building (level 2) after its site (level 1), through the given
+ * locking statement; false if it is missing. Its site is read first,
+ * unlocked, to know which site to lock, and again under the building lock.
+ */
 static bool
-try_lock_building(int64 building_id, FleetRef *site)
+try_lock_building(FleetPlanId lock_plan, int64 building_id, FleetLockedBuilding *building)
 {
-	FleetRef	seen;
+	FleetLockedBuilding seen;
 	bool		seen_locked = true;
 
 	if (!read_building(FLEET_PLAN_READ_BUILDING, building_id, &seen))
 		return false;
-	if (seen.is_set)
-		seen_locked = try_lock_site(seen.id);
-	if (!read_building(FLEET_PLAN_SHARE_BUILDING, building_id, site))
+	if (seen.site.is_set)
+		seen_locked = try_lock_site(seen.site.id);
+	if (!read_building(lock_plan, building_id, building))
 		return false;
 
 	/*
 	 * Now at no site (its site was just deleted): nothing to lock. Now at a
 	 * site we did not lock: retry.
 	 */
-	if (site->is_set && (!seen_locked || !fleet_ref_eq(*site, seen)))
+	if (building->site.is_set && (!seen_locked || !fleet_ref_eq(building->site, seen.site)))
 		report_moved("building", building_id, "site");
 	return true;
 }
 
+/* For a move of devices into it: KEY SHARE. */
 void
 fleet_lock_building(int64 building_id, FleetLockedBuilding *building)
 {
-	building->building_id = building_id;
-	if (!try_lock_building(building_id, &building->site))
+	if (!try_lock_building(FLEET_PLAN_SHARE_BUILDING, building_id, building))
+		report_missing("building", building_id);
+}
+
+/* For a move of racks into it: NO KEY UPDATE, fills take turns. */
+void
+fleet_lock_building_for_racks(int64 building_id, FleetLockedBuilding *building)
+{
+	if (!try_lock_building(FLEET_PLAN_FILL_BUILDING, building_id, building))
 		report_missing("building", building_id);
 }
 
@@ -210,14 +232,14 @@ fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
 	FleetLockedRack seen;
 	bool		site_locked = true;
 	bool		building_locked = true;
-	FleetRef	building_site;
+	FleetLockedBuilding building;
 
 	read_rack(FLEET_PLAN_READ_RACK, rack_id, &seen);
 	if (seen.site.is_set)
 		site_locked = try_lock_site(seen.site.id);
 	if (seen.building.is_set)
 		building_locked = read_building(FLEET_PLAN_SHARE_BUILDING, seen.building.id,
-										&building_site);
+										&building);
 
 	read_rack(FLEET_PLAN_LOCK_RACK, rack_id, rack);
 
@@ -227,6 +249,120 @@ fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
 	if (rack->building.is_set &&
 		(!building_locked || !fleet_ref_eq(rack->building, seen.building)))
 		report_moved("rack", rack_id, "building");
+}
+
+/*
+ * 23503 naming the smallest of the named ids the caller cannot see (row-level
+ * security) or that does not exist; checked before any lock.
+ */
+void
+fleet_check_ids_visible(FleetPlanId plan, const FleetIdSet *set, const char *what)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		row;
+	bool	   *seen = palloc0(sizeof(bool) * (set->count + 1));
+	int			i;
+
+	values[0] = set->sorted_array;
+	n = fleet_run(plan, values, NULL, 0);
+	for (row = 0; row < n; row++)
+	{
+		bool		isnull;
+		int			position = fleet_id_set_position(set, fleet_get_int64(row, 1, &isnull));
+
+		if (position >= 0)
+			seen[position] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (i = 0; i < set->count; i++)
+		if (!seen[i])
+			report_missing(what, set->sorted[i]);
+	pfree(seen);
+}
+
+/*
+ * Lock racks (level 3), ascending: the named ones (key is their bigint[],
+ * named the set, so that one deleted since it was seen is 23503), or the ones
+ * standing in some locked buildings (named NULL).
+ */
+FleetLockedRacks *
+fleet_lock_racks(FleetPlanId plan, Datum key, const FleetIdSet *named)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	FleetLockedRacks *racks = palloc(sizeof(FleetLockedRacks));
+
+	values[0] = key;
+	n = fleet_run(plan, values, NULL, 0);
+	racks->count = (int) n;
+	racks->ids = palloc(sizeof(int64) * (n + 1));
+	racks->sites = palloc(sizeof(FleetRef) * (n + 1));
+	racks->buildings = palloc(sizeof(FleetRef) * (n + 1));
+	racks->has_position = palloc(sizeof(bool) * (n + 1));
+	racks->aisle_index = palloc(sizeof(int32) * (n + 1));
+	racks->position_in_aisle = palloc(sizeof(int32) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		racks->ids[i] = fleet_get_int64(i, 1, &isnull);
+		racks->sites[i] = fleet_get_ref(i, 2);
+		racks->buildings[i] = fleet_get_ref(i, 3);
+		racks->aisle_index[i] = fleet_get_int32(i, 4, &isnull);
+		racks->has_position[i] = !isnull;
+		racks->position_in_aisle[i] = fleet_get_int32(i, 5, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	if (named != NULL && racks->count < named->count)
+	{
+		int			j = 0;
+
+		/* The first named id that the lock did not return is gone. */
+		for (i = 0; i < (uint64) named->count; i++)
+		{
+			if (j < racks->count && racks->ids[j] == named->sorted[i])
+				j++;
+			else
+				report_missing("rack", named->sorted[i]);
+		}
+	}
+	return racks;
+}
+
+/*
+ * The devices of a cascade (level 4): found by the candidates statement
+ * under the containers' locks, then locked ascending. Which of them still
+ * belong to the containers once locked is for the caller to read
+ * (fleet_read_placement): one may have left meanwhile.
+ */
+FleetLockedDevices *
+fleet_lock_members(FleetPlanId candidates, Datum key)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	int64	   *ids;
+	FleetLockedDevices *locked = palloc(sizeof(FleetLockedDevices));
+
+	values[0] = key;
+	n = fleet_run(candidates, values, NULL, 0);
+	ids = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = fleet_get_int64(i, 1, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	values[0] = fleet_int64_array(ids, (int) n);
+	fleet_run(FLEET_PLAN_LOCK_MEMBERS_BY_ID, values, NULL, 0);
+	read_device_rows(locked);
+	return locked;
 }
 
 /* Store the rows of a device statement (id, identifier?, site, building, ctid?). */

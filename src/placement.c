@@ -216,7 +216,23 @@ fleet_write_devices(const FleetLockedDevices *locked, const bool *chosen,
 	 * the rest by id; rows already set are left alone.
 	 */
 	values[0] = fleet_int64_array(ids, n);
-	fleet_run(FLEET_PLAN_SET_DEVICES_BY_ID, values, nulls, 0);
+	updated += fleet_run(FLEET_PLAN_SET_DEVICES_BY_ID, values, nulls, 0);
+	if (updated >= (uint64) n)
+		return n;
+
+	/*
+	 * Still short: some device is not where it must be, and the caller's
+	 * rights could not put it there (row-level security hides it from the
+	 * UPDATE, or a trigger of theirs skipped it). Going on would leave it
+	 * inconsistently placed.
+	 */
+	if (fleet_run(FLEET_PLAN_DEVICE_UNWRITTEN, values, nulls, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to update every device the move must change"),
+				 errdetail("Row-level security on table fleet_device hides some of them from role \"%s\", or a trigger skipped their update.",
+						   GetUserNameFromId(GetUserId(), false))));
+	SPI_freetuptable(SPI_tuptable);
 	return n;
 }
 

@@ -85,8 +85,8 @@ check_slots(const FleetIdList *ids, const FleetLockedDevices *locked,
 					 errmsg("slot (%d, %d) of device \"%s\" is outside rack %lld",
 							ids->row_index[i], ids->column_index[i], ids->sorted[i],
 							(long long) rack->rack_id),
-					 errdetail("Rack %lld has %d rows and %d columns; indexes start at 0.",
-							   (long long) rack->rack_id, rack->row_count, rack->column_count)));
+					 errdetail("Its row indexes run from 0 to %d, its column indexes from 0 to %d.",
+							   rack->row_count - 1, rack->column_count - 1)));
 	}
 
 	for (j = 0; j < members->count; j++)
@@ -322,10 +322,13 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 	if (other_members + locked->count > rack.row_count * rack.column_count)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg_plural("moving %d device into rack %lld would exceed its %d slots",
-							   "moving %d devices into rack %lld would exceed its %d slots",
-							   locked->count, locked->count, (long long) rack.rack_id,
-							   rack.row_count * rack.column_count)));
+				 errmsg_plural("rack %lld is full: it holds at most %d device",
+							   "rack %lld is full: it holds at most %d devices",
+							   rack.row_count * rack.column_count,
+							   (long long) rack.rack_id, rack.row_count * rack.column_count),
+				 errdetail_plural("The move would put %d device into it.",
+								  "The move would put %d devices into it.",
+								  locked->count, locked->count)));
 	if (ids->slots_given)
 		check_slots(ids, locked, &rack, members, given_slot);
 

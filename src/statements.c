@@ -52,14 +52,40 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	/* ---- level 2: buildings ---- */
 	[FLEET_PLAN_READ_BUILDING] = {
 		"read building",
-		"SELECT site_id FROM %s.fleet_building WHERE id = $1",
+		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building WHERE id = $1",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_SHARE_BUILDING] = {
-		/* KEY SHARE: fills of one building do not wait for each other. */
+		/* KEY SHARE: device fills of one building do not wait for each other. */
 		"lock building",
-		"SELECT site_id FROM %s.fleet_building WHERE id = $1 FOR KEY SHARE",
+		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building"
+		" WHERE id = $1 FOR KEY SHARE",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
+	[FLEET_PLAN_FILL_BUILDING] = {
+		/* NO KEY UPDATE: rack fills take turns (capacity, positions). */
+		"lock building",
+		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building"
+		" WHERE id = $1 FOR NO KEY UPDATE",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
+	[FLEET_PLAN_BUILDINGS_VISIBLE] = {
+		"buildings visible",
+		"SELECT id FROM %s.fleet_building WHERE id = ANY ($1)",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_LOCK_BUILDINGS] = {
+		/* FOR UPDATE: moving a building changes its unique key (site_id, name). */
+		"lock buildings",
+		"SELECT id, site_id, name FROM %s.fleet_building WHERE id = ANY ($1)"
+		" ORDER BY id FOR UPDATE",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_NAME_CLASH] = {
+		"read building names",
+		"SELECT name FROM %s.fleet_building WHERE site_id = $1 AND name = ANY ($2)"
+		" ORDER BY name LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 2, {INT8OID, TEXTARRAYOID}
 	},
 
 	/* ---- level 3: racks ---- */
@@ -78,6 +104,31 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT site_id, NULL::pg_catalog.int8, row_count, column_count FROM %s.fleet_rack"
 		" WHERE id = $1 FOR NO KEY UPDATE",
 		false, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
+	[FLEET_PLAN_RACK_IDS_VISIBLE] = {
+		/* Before any lock: which of the named racks the caller can see. */
+		"racks visible",
+		"SELECT id FROM %s.fleet_rack WHERE id = ANY ($1)",
+		NULL, false, CALLER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_LOCK_RACKS] = {
+		"lock racks",
+		"SELECT id, site_id, building_id, aisle_index, position_in_aisle FROM %s.fleet_rack"
+		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_LOCK_BUILDINGS_RACKS] = {
+		/* The racks standing in these (locked) buildings. */
+		"lock the buildings' racks",
+		"SELECT id, site_id, building_id, aisle_index, position_in_aisle FROM %s.fleet_rack"
+		" WHERE building_id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_BUILDING_POSITIONS] = {
+		/* The racks in a (locked) building now, and their positions. */
+		"read building racks",
+		"SELECT id, aisle_index, position_in_aisle FROM %s.fleet_rack WHERE building_id = $1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_RACKS_VISIBLE] = {
 		/* Which of these racks row-level security lets the caller see. */
@@ -103,6 +154,32 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT id, site_id, NULL::pg_catalog.int8 FROM %s.fleet_device"
 		" WHERE identifier = ANY ($1)",
 		false, CALLER, STMT, SPI_OK_SELECT, 1, {TEXTARRAYOID}
+	},
+	[FLEET_PLAN_RACK_MEMBER_IDS] = {
+		/* Members of these (locked) racks: the devices a cascade will lock. */
+		"read rack members",
+		"SELECT device_id FROM %s.fleet_rack_membership WHERE rack_id = ANY ($1)",
+		NULL, false, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_BUILDING_DEVICE_IDS] = {
+		/* Devices in these (locked) buildings, or in their racks. */
+		"read building devices",
+		"SELECT id FROM %s.fleet_device WHERE building_id = ANY ($1)"
+		" UNION SELECT m.device_id FROM %s.fleet_rack_membership m"
+		" JOIN %s.fleet_rack r ON r.id = m.rack_id WHERE r.building_id = ANY ($1)",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_LOCK_MEMBERS_BY_ID] = {
+		/*
+		 * A cascade's devices, found under the container's lock with a current
+		 * snapshot: locked with one too, so that under REPEATABLE READ a member
+		 * the transaction cannot see is locked (and its write fails with 40001)
+		 * rather than skipped.
+		 */
+		"lock devices",
+		"SELECT id, identifier, site_id, building_id, ctid FROM %s.fleet_device"
+		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_LOCK_DEVICES_BY_ID] = {
 		"lock devices",
@@ -187,6 +264,40 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		" WHERE id = ANY ($1) AND site_id IS DISTINCT FROM $2",
 		false, CALLER, LATEST, SPI_OK_UPDATE, 5,
 		{INT8ARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID}
+	},
+	[FLEET_PLAN_DEVICE_UNWRITTEN] = {
+		/* After the writes: a device still not where it should be. */
+		"check devices",
+		"SELECT id FROM %s.fleet_device WHERE id = ANY ($1)"
+		" AND (($5 AND site_id IS DISTINCT FROM $2) OR ($4 AND building_id IS DISTINCT FROM $3))"
+		" LIMIT 1",
+		"SELECT id FROM %s.fleet_device WHERE id = ANY ($1) AND site_id IS DISTINCT FROM $2"
+		" LIMIT 1",
+		false, OWNER, LATEST, SPI_OK_SELECT, 5,
+		{INT8ARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID}
+	},
+	[FLEET_PLAN_SET_RACKS] = {
+		/*
+		 * The site set to $3 when $2; the building to $5 and the positions to
+		 * the arrays' when $4; otherwise kept. The position key is deferrable:
+		 * racks of one batch may swap positions in this one statement.
+		 */
+		"update racks",
+		"UPDATE %s.fleet_rack r SET"
+		" site_id = CASE WHEN $2 THEN $3 ELSE r.site_id END,"
+		" building_id = CASE WHEN $4 THEN $5 ELSE r.building_id END,"
+		" aisle_index = CASE WHEN $4 THEN v.aisle_index ELSE r.aisle_index END,"
+		" position_in_aisle = CASE WHEN $4 THEN v.position_in_aisle ELSE r.position_in_aisle END"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($6), pg_catalog.unnest($7))"
+		" AS v (id, aisle_index, position_in_aisle)"
+		" WHERE r.id = v.id",
+		NULL, true, CALLER, LATEST, SPI_OK_UPDATE, 7,
+		{INT8ARRAYOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT4ARRAYOID, INT4ARRAYOID}
+	},
+	[FLEET_PLAN_SET_BUILDINGS_SITE] = {
+		"update buildings",
+		"UPDATE %s.fleet_building SET site_id = $2 WHERE id = ANY ($1)",
+		NULL, true, CALLER, LATEST, SPI_OK_UPDATE, 2, {INT8ARRAYOID, INT8OID}
 	},
 	[FLEET_PLAN_JOIN_RACK] = {
 		"insert memberships",
