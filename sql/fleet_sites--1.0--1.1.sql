@@ -1,19 +1,21 @@
--- fleet_sites 1.0 -> 1.1.
+-- fleet_sites 1.0 -> 1.1: ALTER EXTENSION fleet_sites UPDATE.
 --
--- There is no full 1.1 script, on purpose (as PostgreSQL's contrib does, see
--- contrib/pg_stat_statements/Makefile): CREATE EXTENSION fleet_sites runs
--- fleet_sites--1.0.sql and then this file, so a fresh install and an
--- updated 1.0 database are made by the very same statements, and every
--- fresh install in the test suite exercises the upgrade path.
+-- It must leave a 1.0 database exactly as fleet_sites--1.1.sql leaves a
+-- fresh one (same objects, definitions, comments, privileges, extconfig);
+-- test/tap/upgrade.t compares the two. A fresh install does not run this
+-- file: PostgreSQL forbids using an enum value in the transaction that added
+-- it with ALTER TYPE ... ADD VALUE, so a 1.0-then-update install could not
+-- return DEVICE_IN_RACK_AT_OTHER_BUILDING in the transaction that created
+-- the extension.
 --
 -- Rules this file keeps:
 --   - 1.0 rows are kept as they are, and every identity sequence keeps its
 --     position;
---   - no CREATE OR REPLACE, no IF NOT EXISTS (an update must not adopt an
---     object somebody else created);
---   - a new enum value is not used by any statement of this file (PostgreSQL
---     forbids using it in the transaction that added it, unless the type was
---     created in the same transaction);
+--   - no CREATE OR REPLACE but for the view, which keeps the grants on it
+--     (it is our own object: PostgreSQL refuses OR REPLACE of an object the
+--     extension does not own), no IF NOT EXISTS;
+--   - the new enum value is not used by any statement of this file, and
+--     cannot be used until the update commits;
 --   - a C function whose signature changes is dropped and created again.
 
 \echo Use "ALTER EXTENSION fleet_sites UPDATE TO '1.1'" to load this file. \quit
