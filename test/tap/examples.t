@@ -66,7 +66,7 @@ fail() {
     echo "not ok $n - $1"
     shift
     local line
-    for line in "$@"; do echo "#   $line"; done
+    for line in "$@"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
     if [ -s "$errlog" ]; then sed 's/^/#   stderr: /' "$errlog" | head -40; fi
     : >"$errlog"
 }
