@@ -4,7 +4,7 @@
 
 fleet_required_packages="make gcc postgresql-15 postgresql-server-dev-15 postgresql-common \
 postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libdbd-pg-perl \
-python3-psycopg golang-go golang-github-jackc-pgx-v4-dev nodejs"
+python3-psycopg golang-go golang-github-jackc-pgx-v4-dev nodejs unzip"
 
 fleet_ensure_packages() {
     local missing="" pkg
