@@ -53,9 +53,11 @@ memcheck:
 #                    DEB_BUILD_OPTIONS=nocheck. Build dependencies:
 #                    sudo apt-get build-dep ./  (debhelper,
 #                    postgresql-server-dev-all, postgresql-15).
-#   make deb-check   test/deb/run, as root: build the package, dpkg -i it,
-#                    run make installcheck against the installed package on a
-#                    throwaway cluster, then remove it again.
+#   make deb-check   test/deb/run, as root: build the package, dpkg -i it
+#                    and run make installcheck against the installed package
+#                    on a throwaway cluster, all in a private mount namespace
+#                    over copy-on-write /usr and /var, so the machine's dpkg
+#                    state and extension files do not change.
 #   make dist        the PGXN archive named by META.json,
 #                    build/<name>-<version>.zip (DIST_DIR=build) with one top-level
 #                    <name>-<version>/ directory, from git archive HEAD, after
