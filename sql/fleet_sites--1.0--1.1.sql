@@ -264,6 +264,61 @@ COMMENT ON COLUMN @extschema@.fleet_placement_violation.rule IS 'Which placement
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.building_site_id IS 'For rules 3 and 4: the site of the building involved.';
 
 -------------------------------------------------------------------------------
+-- The invariant holds for every write
+-------------------------------------------------------------------------------
+
+-- One C trigger function guards INSERT (and COPY) and UPDATE of every
+-- placement table, once per statement, from its transition tables (see
+-- src/guards.c). Deletes are not guarded: they keep the invariant themselves.
+-- The functions' own writes pass without a check. Only the tables' owner
+-- could disable these triggers, and session_replication_role is a
+-- superuser's setting.
+CREATE FUNCTION @extschema@.fleet_guard_placement() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_guard_placement';
+COMMENT ON FUNCTION @extschema@.fleet_guard_placement() IS
+    'Trigger: after an INSERT, COPY or UPDATE of a placement table, fail with 23514 if the written rows break the placement invariant (the move functions'' own writes are exempt).';
+REVOKE ALL ON FUNCTION @extschema@.fleet_guard_placement() FROM PUBLIC;
+
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_device
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_device
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_building
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_membership
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_membership
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_slot
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_slot
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack IS 'Placement invariant for updated racks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_building IS 'Placement invariant for updated buildings (src/guards.c); a new building cannot break it.';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack_membership IS 'Placement invariant and rack capacity for inserted memberships (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack_membership IS 'Placement invariant and rack capacity for updated memberships (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack_slot IS 'Slots inside their rack, for inserted slots (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack_slot IS 'Slots inside their rack, for updated slots (src/guards.c).';
+
+-------------------------------------------------------------------------------
 -- What a 1.0 database brings along
 -------------------------------------------------------------------------------
 

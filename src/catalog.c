@@ -392,8 +392,9 @@ prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("the schema of extension \"fleet_sites\" no longer exists")));
 	schema = quote_identifier(schema_name);
-	/* Every %s in a statement is the schema; at most six per statement. */
-	sql = psprintf(template, schema, schema, schema, schema, schema, schema);
+	/* Every %s in a statement is the schema; at most sixteen per statement. */
+	sql = psprintf(template, schema, schema, schema, schema, schema, schema, schema, schema,
+				   schema, schema, schema, schema, schema, schema, schema, schema);
 
 	/*
 	 * Generic plans, always. Every statement is keyed by an id array of any
