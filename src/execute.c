@@ -102,6 +102,7 @@ fleet_run(FleetPlanId id, Datum *values, const char *nulls, long tcount)
 	SPIPlanPtr volatile plan = NULL;
 	volatile bool switched = false;
 	int			rc = 0;
+	int			saved_exemption = fleet_exempt_enter();
 
 	PG_TRY();
 	{
@@ -126,11 +127,13 @@ fleet_run(FleetPlanId id, Datum *values, const char *nulls, long tcount)
 			fleet_restore_authority(&save);
 			switched = false;
 		}
+		fleet_exempt_leave(saved_exemption);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
+		fleet_exempt_leave(saved_exemption);
 		if (switched)
 			fleet_restore_authority(&save);
 		MemoryContextSwitchTo(caller_context);
