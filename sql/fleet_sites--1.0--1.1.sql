@@ -332,6 +332,7 @@ DECLARE
     rule1    bigint;
     overfull bigint;
     outside  bigint;
+    readers  text;
 BEGIN
     SELECT pg_catalog.count(*) INTO rule1 FROM @extschema@.fleet_placement_violation;
     SELECT pg_catalog.count(*) INTO overfull
@@ -346,6 +347,23 @@ BEGIN
         RAISE WARNING 'fleet_sites 1.0 data breaks the placement invariant: % racked device(s) with a site other than their rack''s (rule 1), % rack(s) over capacity and % slot(s) outside their rack (rule 5)',
             rule1, overfull, outside
             USING HINT = 'SELECT * FROM fleet_placement_violation lists the rule-1 rows. The update keeps them as they are; a move function call that fixes a row is allowed.';
+    END IF;
+
+    -- The view now also checks buildings (rules 3 and 4), and it runs with
+    -- its reader's privileges: a role that could read it in 1.0 needs SELECT
+    -- on fleet_building as well. Granting that here would be an initial
+    -- privilege of the extension, which pg_dump does not keep; say so instead.
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.rolname), ', ' ORDER BY a.rolname)
+      INTO readers
+      FROM pg_catalog.pg_roles a
+     WHERE a.oid <> (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'fleet_sites')
+       AND NOT a.rolsuper
+       AND pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_placement_violation', 'SELECT')
+       AND NOT pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_building', 'SELECT');
+    IF readers IS NOT NULL THEN
+        RAISE WARNING 'role(s) % may read fleet_placement_violation but not fleet_building, which the 1.1 view also reads', readers
+            USING HINT = pg_catalog.format('GRANT SELECT ON %s TO %s; lets them read the view again.',
+                                           '@extschema@.fleet_building', readers);
     END IF;
 END
 $update$;
