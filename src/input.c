@@ -69,15 +69,6 @@ compare_by_bytes(const void *a, const void *b)
 }
 
 static int
-compare_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 compare_by_ordinal(const void *a, const void *b)
 {
 	int			x = (*(IdEntry *const *) a)->first_ordinal;
@@ -355,7 +346,7 @@ read_ids(FunctionCallInfo fcinfo, int argno, int rows_argno, int columns_argno,
 		for (i = 0; i < distinct; i++)
 			if (ids->has_slot[i])
 				slot_keys[n++] = ((int64) ids->row_index[i] << 32) | (uint32) ids->column_index[i];
-		qsort(slot_keys, n, sizeof(int64), compare_int64);
+		qsort(slot_keys, n, sizeof(int64), fleet_compare_int64);
 		for (i = 1; i < n; i++)
 			if (slot_keys[i] == slot_keys[i - 1])
 				ereport(ERROR,
@@ -634,7 +625,7 @@ fleet_read_id_array(FunctionCallInfo fcinfo, int argno, const char *what,
 			if (set->has_position[i])
 				keys[n++] = ((int64) set->aisle_index[i] << 32) |
 					(uint32) set->position_in_aisle[i];
-		qsort(keys, n, sizeof(int64), compare_int64);
+		qsort(keys, n, sizeof(int64), fleet_compare_int64);
 		for (i = 1; i < n; i++)
 			if (keys[i] == keys[i - 1])
 				ereport(ERROR,

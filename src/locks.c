@@ -479,6 +479,16 @@ fleet_locked_position(const FleetLockedDevices *locked, int64 device_id)
 	return -1;
 }
 
+/* qsort comparator for int64. */
+int
+fleet_compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /* A bigint[] of values, for the statements scoped to locked ids. */
 Datum
 fleet_int64_array(const int64 *values, int count)
