@@ -4,8 +4,10 @@
 --
 -- The 1.1 enum value DEVICE_IN_RACK_AT_OTHER_BUILDING is the case to watch:
 -- a value added by ALTER TYPE ... ADD VALUE cannot be used before its
--- transaction commits (55P04), and a fresh install that runs the 1.0 script
--- and then the 1.0 -> 1.1 update adds it that way.
+-- transaction commits (55P04), even when the type itself was created in that
+-- transaction; a fresh install made of the 1.0 script plus the 1.0 -> 1.1
+-- update (as the first 1.1 was) adds it that way, and failed here. The full
+-- fleet_sites--1.1.sql creates the type with all four values.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
