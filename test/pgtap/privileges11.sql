@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
 \ir lib/helpers.psql
 
-SELECT plan(73);
+SELECT plan(74);
 
 -- The fixture rows are inserted with session_replication_role = replica
 -- (ordinary triggers and foreign-key checks off): inserted normally, the
@@ -84,6 +84,7 @@ INSERT INTO needs VALUES
     ('buildings to site', 'SELECT', 'fleet_rack_membership'),
     ('rack with slots', 'INSERT', 'fleet_rack_membership'), ('rack with slots', 'DELETE', 'fleet_rack_membership'),
     ('rack with slots', 'INSERT', 'fleet_rack_slot'), ('rack with slots', 'DELETE', 'fleet_rack_slot'),
+    ('rack with slots', 'SELECT', 'fleet_rack_slot'),
     ('rack with slots', 'UPDATE', 'fleet_device'), ('rack with slots', 'SELECT', 'fleet_device'),
     ('rack with slots', 'SELECT', 'fleet_rack_membership'), ('rack with slots', 'SELECT', 'fleet_rack');
 
