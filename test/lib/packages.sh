@@ -29,10 +29,9 @@ fleet_ensure_packages() {
     missing=$(fleet_missing_packages)
     [ -z "$missing" ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
-        echo "fleet_sites needs these Debian packages, which are not installed:" >&2
-        fleet_print_wrapped "$missing" >&2
-        echo "Install them with" >&2
-        echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends $missing" >&2
+        echo "fleet_sites needs Debian packages that are not installed. Install them with" >&2
+        echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends \\" >&2
+        echo $missing | fmt -w 70 | sed 's/^/        /; $!s/$/ \\/' >&2
         echo "or run this command as root (sudo $0), which installs them itself." >&2
         return 1
     fi
@@ -52,8 +51,8 @@ fleet_ensure_packages() {
     all=$(apt-get install -s --no-install-recommends $missing 2>/dev/null \
           | sed -n 's/^Inst \([^ ]*\) .*/\1/p' | tr '\n' ' ')
     count=$(echo "$all" | wc -w)
-    echo "==> apt-get install --no-install-recommends: $count packages with their dependencies"
-    echo "    (about a minute on a fresh system; the output goes to $log):"
+    echo "==> apt-get install --no-install-recommends: $count packages in all"
+    echo "    (a minute or so; its output goes to $log):"
     fleet_print_wrapped "$all"
     if ! apt-get install -y -q --no-install-recommends $missing >>"$log" 2>&1; then
         tail -n 40 "$log" >&2
@@ -68,8 +67,9 @@ fleet_ensure_packages() {
     fi
     echo "==> Installed."
     if ! $had_main && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main '; then
-        echo "    Note: Debian's postgresql package also created and started its default"
-        echo "    cluster 15/main (pg_lsclusters shows it). It stays after this command;"
-        echo "    fleet_sites does not use it. 'sudo pg_dropcluster --stop 15 main' removes it."
+        echo "    Note: postgresql-15 also created Debian's default cluster, which stays"
+        echo "    ($(pg_lsclusters -h | awk '$1 == 15 && $2 == "main" {
+            print $1 "/" $2 ", port " $3 ", " $4 }')). fleet_sites does not use it;"
+        echo "    'sudo pg_dropcluster --stop 15 main' removes it."
     fi
 }
