@@ -29,14 +29,15 @@ export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 # expected output assumes the server's defaults.
 fleet_known_environment() {
     local v
+    # LC_ALL first: unsetting an invalid LC_CTYPE while nothing overrides it
+    # makes bash warn "setlocale: LC_CTYPE: cannot change locale".
+    export LC_ALL=C.UTF-8 LANG=C.UTF-8
     for v in $(compgen -e); do
         case $v in
-            LC_*|LANGUAGE) unset "$v" ;;
-            PG_CONFIG) ;;
-            PG*) unset "$v" ;;
+            LC_ALL|PG_CONFIG) ;;
+            LC_*|LANGUAGE|PG*) unset "$v" ;;
         esac
     done
-    export LANG=C.UTF-8 LC_ALL=C.UTF-8
     if ! locale -a 2>/dev/null | grep -qix 'c\.utf-\{0,1\}8'; then
         echo "The C.UTF-8 locale is missing (every Debian 12 has it, in libc-bin)." >&2
         return 1
