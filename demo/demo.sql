@@ -1,15 +1,17 @@
 -- fleet_sites demo, played by demo/run in psql on a throwaway cluster.
 -- The story: a cross-site move that used to take several requests (and could
 -- leave machines orphaned between them) done as one call, all or nothing.
--- Written for an 80-column terminal: the pager is off, tables have no outer
--- border (the conflict table is 81 columns wide with one), and each statement
--- the reader should see is echoed before its result (ECHO queries), with
--- psql's row count footer on: "(0 rows)" from a move means it was applied.
+-- Written for an 80-column terminal: the pager is off, a result wider than 80
+-- columns is shown one record at a time (\x auto against 80 columns, tty or
+-- not: fleet_conflict has five columns since 1.1), and each statement the
+-- reader should see is echoed before its result (ECHO queries), with psql's
+-- row count footer on: "(0 rows)" from a move means it was applied.
 \set ON_ERROR_STOP on
 \set QUIET on
 \pset pager off
 \pset footer on
-\pset border 0
+\pset columns 80
+\x auto
 SET client_min_messages = warning;
 
 CREATE EXTENSION fleet_sites;
@@ -22,11 +24,10 @@ INSERT INTO fleet_rack (label, site_id, row_count, column_count)
 INSERT INTO fleet_device (identifier, site_id)
      SELECT 'miner-' || i, 1 FROM generate_series(15, 19) AS i;
 SELECT count(*) AS conflicts
-  FROM fleet_assign_devices_to_rack(ARRAY['miner-15','miner-16','miner-17','miner-18'], 1)
+  FROM fleet_assign_devices_to_rack(ARRAY['miner-15','miner-16','miner-17','miner-18'], 1,
+                                    row_indexes => ARRAY[0, 0, 0, 0],
+                                    column_indexes => ARRAY[0, 1, 2, 3])
 \gset
-INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index)
-     SELECT 1, device_id, 0, row_number() OVER (ORDER BY device_id) - 1
-       FROM fleet_rack_membership WHERE rack_id = 1;
 
 -- Where every device is, by name (the demo's own view, not the extension's).
 CREATE TEMP VIEW fleet AS
