@@ -10,13 +10,17 @@ fleet_required_packages="make gcc postgresql-15 postgresql-server-dev-15 postgre
 postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libdbd-pg-perl \
 python3-psycopg golang-go golang-github-jackc-pgx-v4-dev nodejs unzip"
 
-# The required packages that are not installed, space-separated.
+# The required packages that are not installed, space-separated. Debian's
+# nodejs comes without npm (its own package, npm); a Node.js from elsewhere
+# may bundle it, and then conflicts with Debian's npm: so npm is wanted only
+# when no npm command is there.
 fleet_missing_packages() {
     local pkg missing=""
     for pkg in $fleet_required_packages; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing="$missing $pkg"
     done
+    command -v npm >/dev/null 2>&1 || missing="$missing npm"
     echo "${missing# }"
 }
 

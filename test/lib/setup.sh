@@ -102,7 +102,28 @@ fleet_install_is_current() {
     done
 }
 
+# Scripts of fleet_sites that this checkout does not have (left by a build of
+# another branch) could offer CREATE EXTENSION another install or update path.
+fleet_stale_scripts() {
+    local f dir
+    dir=$("$PG_CONFIG" --sharedir)/extension
+    for f in "$dir"/fleet_sites--*.sql; do
+        [ -e "$f" ] && [ ! -e "sql/${f##*/}" ] && echo "$f"
+    done
+}
+
 fleet_install() {
+    local stale
+    stale=$(fleet_stale_scripts)
+    if [ -n "$stale" ]; then
+        echo "==> Removing fleet_sites scripts this checkout does not have:"
+        echo "$stale" | sed 's/^/    /'
+        if [ "$(id -u)" -eq 0 ]; then
+            rm -f $stale
+        elif command -v sudo >/dev/null; then
+            sudo rm -f $stale
+        fi
+    fi
     if [ "$(id -u)" -eq 0 ]; then
         make -s install >/dev/null
     elif fleet_install_is_current; then
