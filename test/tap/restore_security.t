@@ -26,7 +26,15 @@
 #     says RESTORE PENDING, policy DDL on that table is not saved over it
 #     (WARNING); once the role and function exist, fleet_restore_security()
 #     completes it;
-#   - a role granted INSERT on fleet_saved_security still cannot write it.
+#   - a role granted INSERT on fleet_saved_security still cannot write it;
+#   - while a table's restored state is pending, the move functions refuse
+#     a tenant (55000), not a superuser, and work again once it is applied;
+#   - the extension's schema renamed by its owner and look-alikes planted
+#     under the old name (functions, views, triggers that record
+#     current_user): policy DDL by a superuser with the plants first on its
+#     search_path, a load of saved rows and a dump/restore save and apply
+#     into the real schema, and the plants never run as anyone but their
+#     planter.
 #
 # Run by prove inside pg_virtualenv (PGHOST, PGPORT, PGUSER, PGPASSWORD set),
 # as a superuser. Prints TAP; exits non-zero when any test fails. Databases,
@@ -44,6 +52,9 @@ tenant="fleet_sec_tenant_$tag"
 other="fleet_sec_other_$tag"
 gone="fleet_sec_gone_$tag"
 writer="fleet_sec_writer_$tag"
+planter="fleet_sec_planter_$tag"
+ren="fleet_sec_ren_$tag"
+ren_dst="fleet_sec_ren_dst_$tag"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fleet_sec.XXXXXX")"
 errlog="$work/err"
 : >"$errlog"
@@ -51,14 +62,16 @@ errlog="$work/err"
 cleanup() {
     dropdb --if-exists "$src" >/dev/null 2>&1
     dropdb --if-exists "$dst" >/dev/null 2>&1
-    for r in "$tenant" "$other" "$gone" "$writer"; do
+    dropdb --if-exists "$ren" >/dev/null 2>&1
+    dropdb --if-exists "$ren_dst" >/dev/null 2>&1
+    for r in "$tenant" "$other" "$gone" "$writer" "$planter"; do
         psql -X -q -d postgres -c "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
     done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-planned=29
+planned=43
 echo "1..$planned"
 
 n=0
@@ -194,6 +207,16 @@ is "$(q "$dst" "SELECT string_agg(table_name || ': ' || state, ', ' ORDER BY tab
     "fleet_device: RESTORE PENDING: run fleet_restore_security(), fleet_rack: RESTORE PENDING: run fleet_restore_security()" \
     "fleet_security_status says RESTORE PENDING for both tables"
 is "$(tenant_sees "$dst")" "500" "while pending, the tenant sees all 500 devices (why the status must be checked)"
+# ... but the move functions refuse to read a table whose restored state is
+# not applied: they rely on row-level security for tenancy.
+tenant_moves() {
+    psql -X -q -A -t -v VERBOSITY=verbose -d "$1" -c "SET ROLE \"$tenant\"" \
+        -c "SELECT count(*) FROM fleet_assign_devices_to_site(ARRAY['sec-dev-012'], 3)" 2>&1
+}
+is "$(tenant_moves "$dst" | grep -c 'ERROR:  55000: row-level security of table fleet_device is not restored')" "1" \
+    "while pending, a tenant's move fails with 55000 naming fleet_device"
+is "$(q "$dst" "SELECT count(*) FROM fleet_assign_devices_to_site(ARRAY['sec-dev-012'], 3)")" "0" \
+    "... a superuser's move is not refused (row-level security never applies to it)"
 applied="$(q "$dst" "SELECT string_agg(table_name || ' ' || item || ': ' || result, '; ' ORDER BY table_name, item) FROM fleet_restore_security()")"
 after="$(q "$dst" "$status_sql")"
 if [ "$after" = "$before" ]; then
@@ -202,6 +225,7 @@ else
     fail "one call of fleet_restore_security() makes the status as before the dump" "it said: $applied" "before:" "$before" "after:" "$after"
 fi
 is "$(tenant_sees "$dst")" "$src_sees" "... and the tenant sees $src_sees devices again"
+is "$(tenant_moves "$dst")" "0" "... and the tenant's move works again (its device, its site)"
 
 # --- fleet_sites_restore -j 4 ---------------------------------------------------------
 
@@ -262,13 +286,134 @@ is "$(psql -X -q -A -t -d "$dst" -c "SET ROLE \"$tenant\"" -c "SELECT count(*) F
 
 # --- who may write the saved state -------------------------------------------------------
 
-psql -X -q -d "$dst" -c "GRANT SELECT, INSERT, UPDATE ON fleet_saved_security TO \"$writer\"" \
+psql -X -q -v VERBOSITY=verbose -d "$dst" \
+    -c "GRANT SELECT, INSERT, UPDATE, DELETE ON fleet_saved_security TO \"$writer\"" \
     -c "SET ROLE \"$writer\"" \
-    -c "UPDATE fleet_saved_security SET policies = '[]' WHERE table_name = 'fleet_device'" >"$work/writer.out" 2>&1
-is "$(grep -c 'ERROR:  permission denied to write saved row-level security' "$work/writer.out") error, \
+    -c "UPDATE fleet_saved_security SET policies = '[]' WHERE table_name = 'fleet_device'" \
+    -c "DELETE FROM fleet_saved_security" >"$work/writer.out" 2>&1
+is "$(grep -c 'ERROR:  42501: permission denied to write saved row-level security' "$work/writer.out") errors, \
 $(q "$dst" "SELECT jsonb_array_length(policies) FROM fleet_saved_security WHERE table_name = 'fleet_device'") policies kept" \
-    "1 error, 3 policies kept" \
-    "a role granted SELECT, INSERT and UPDATE on fleet_saved_security still cannot write it (42501)"
+    "2 errors, 3 policies kept" \
+    "a role granted SELECT, INSERT, UPDATE and DELETE on fleet_saved_security still cannot write it (42501)"
+
+# --- the schema renamed, look-alikes planted under its old name ---------------------------
+
+# The extension lives in a schema its planter owns, so the planter may rename
+# it and take the old name. Everything that runs by itself on a superuser's
+# authority (the event triggers, the load trigger) must keep using the real
+# schema, found by oid. Each plant records current_user when it runs.
+plants_sql="
+CREATE TABLE fleet.plant_log (who name, what text);
+GRANT SELECT, INSERT ON fleet.plant_log TO PUBLIC;
+CREATE FUNCTION fleet.plant_hit(what text) RETURNS boolean LANGUAGE sql VOLATILE
+    AS \$\$ INSERT INTO fleet.plant_log VALUES (current_user, what) RETURNING false \$\$;
+CREATE FUNCTION fleet.plant_write() RETURNS trigger LANGUAGE plpgsql
+    AS \$\$ BEGIN PERFORM fleet.plant_hit(TG_TABLE_NAME || ' ' || TG_OP); RETURN NULL; END \$\$;
+CREATE VIEW fleet.fleet_saved_security AS
+    SELECT NULL::name AS table_name, NULL::boolean AS rls_enabled, NULL::boolean AS rls_forced,
+           '[]'::jsonb AS policies, NULL::text AS install_id, NULL::timestamptz AS saved_at,
+           NULL::name AS saved_by
+     WHERE fleet.plant_hit('fleet_saved_security');
+CREATE VIEW fleet.fleet_device AS
+    SELECT NULL::bigint AS id, NULL::text AS identifier, NULL::bigint AS site_id WHERE fleet.plant_hit('fleet_device');
+CREATE VIEW fleet.fleet_rack AS
+    SELECT NULL::bigint AS id, NULL::text AS label, NULL::bigint AS site_id WHERE fleet.plant_hit('fleet_rack');
+CREATE TRIGGER plant_write INSTEAD OF INSERT OR UPDATE OR DELETE ON fleet.fleet_saved_security
+    FOR EACH ROW EXECUTE FUNCTION fleet.plant_write();
+CREATE TRIGGER plant_write INSTEAD OF INSERT OR UPDATE OR DELETE ON fleet.fleet_device
+    FOR EACH ROW EXECUTE FUNCTION fleet.plant_write();
+CREATE TRIGGER plant_write INSTEAD OF INSERT OR UPDATE OR DELETE ON fleet.fleet_rack
+    FOR EACH ROW EXECUTE FUNCTION fleet.plant_write();
+CREATE FUNCTION fleet.fleet_save_security(discard_restored boolean DEFAULT false, tables name[] DEFAULT NULL)
+    RETURNS TABLE (table_name name, action text) LANGUAGE sql
+    AS \$\$ SELECT NULL::name, NULL::text WHERE fleet.plant_hit('fleet_save_security') \$\$;
+CREATE FUNCTION fleet.fleet_restore_security() RETURNS TABLE (table_name name, item text, result text)
+    LANGUAGE sql AS \$\$ SELECT NULL::name, NULL::text, NULL::text WHERE fleet.plant_hit('fleet_restore_security') \$\$;
+CREATE FUNCTION fleet.fleet_security_definition(rel regclass) RETURNS jsonb LANGUAGE sql
+    AS \$\$ SELECT NULL::jsonb WHERE fleet.plant_hit('fleet_security_definition') \$\$;
+CREATE FUNCTION fleet.fleet_installation_id() RETURNS text LANGUAGE sql
+    AS \$\$ SELECT NULL::text WHERE fleet.plant_hit('fleet_installation_id') \$\$;
+"
+run_test "the extension in a schema its planter owns, with devices and a tenant" bash -c "
+    psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE ROLE \"$planter\"' && createdb '$ren' &&
+    psql -X -q -v ON_ERROR_STOP=1 -d '$ren' \
+        -c 'GRANT CREATE ON DATABASE \"$ren\" TO \"$planter\"' \
+        -c 'CREATE SCHEMA fleet AUTHORIZATION \"$planter\"' \
+        -c 'CREATE EXTENSION fleet_sites SCHEMA fleet' \
+        -c \"INSERT INTO fleet.fleet_site (name) SELECT 'ren-site-' || i FROM generate_series(1, 3) AS i\" \
+        -c \"INSERT INTO fleet.fleet_rack (label, site_id) SELECT 'ren-rack-' || i, i FROM generate_series(1, 3) AS i\" \
+        -c \"INSERT INTO fleet.fleet_device (identifier, site_id) SELECT 'ren-dev-' || i, 1 + i % 3 FROM generate_series(0, 29) AS i\" \
+        -c 'GRANT USAGE ON SCHEMA fleet TO \"$tenant\"' \
+        -c 'GRANT SELECT ON fleet.fleet_device, fleet.fleet_rack TO \"$tenant\"'"
+run_test "the planter renames the schema and plants look-alikes under its old name" \
+    psql -X -q -v ON_ERROR_STOP=1 -d "$ren" -c "SET ROLE \"$planter\"" \
+        -c "ALTER SCHEMA fleet RENAME TO fleet_real" -c "CREATE SCHEMA fleet" -c "$plants_sql"
+# The plants work: called by name, they run and record who called them.
+psql -X -q -d "$ren" -c "SET ROLE \"$planter\"" -c "SELECT * FROM fleet.fleet_save_security()" \
+    -c "SELECT * FROM fleet.fleet_saved_security" -c "UPDATE fleet.fleet_device SET site_id = 1" >/dev/null 2>>"$errlog"
+is "$(q "$ren" "SELECT string_agg(who || ':' || what, ' ' ORDER BY what COLLATE \"C\") FROM fleet.plant_log")" \
+    "$planter:fleet_device $planter:fleet_save_security $planter:fleet_saved_security" \
+    "control: the plants run when the old name is used, and record current_user"
+plant_runs() {
+    q "$1" "SELECT count(*) || coalesce(': ' || string_agg(who || ' ' || what, ', '), '')
+              FROM fleet.plant_log WHERE who <> '$planter'"
+}
+
+# Policy DDL by a superuser whose search_path puts the plants first.
+ren_ddl="
+SET search_path = fleet, public;
+ALTER TABLE fleet_real.fleet_device ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_real.fleet_device FORCE ROW LEVEL SECURITY;
+CREATE POLICY ren_reads ON fleet_real.fleet_device FOR SELECT TO \"$tenant\" USING (site_id IN (1, 2));
+CREATE POLICY ren_tmp ON fleet_real.fleet_device FOR SELECT TO \"$tenant\" USING (false);
+ALTER POLICY ren_reads ON fleet_real.fleet_device USING (site_id = 1);
+DROP POLICY ren_tmp ON fleet_real.fleet_device;
+ALTER TABLE fleet_real.fleet_rack ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ren_racks ON fleet_real.fleet_rack AS RESTRICTIVE FOR ALL TO \"$tenant\"
+    USING (site_id = 1) WITH CHECK (site_id = 1);
+CREATE POLICY ren_all ON fleet_real.fleet_rack FOR SELECT TO \"$tenant\" USING (true);
+"
+run_test "a superuser's policy DDL on the renamed tables, the plants first on its search_path" \
+    psql -X -q -v ON_ERROR_STOP=1 -d "$ren" -c "$ren_ddl"
+is "$(q "$ren" "SELECT string_agg(table_name || ' ' || rls_enabled || ' ' || rls_forced || ' '
+                                  || jsonb_path_query_array(policies, '\$[*].name')::text, '; ' ORDER BY table_name)
+                  FROM fleet_real.fleet_saved_security WHERE install_id = fleet_real.fleet_installation_id()") | \
+$(q "$ren" "SELECT policies -> 0 ->> 'using' FROM fleet_real.fleet_saved_security WHERE table_name = 'fleet_device'")" \
+    'fleet_device true true ["ren_reads"]; fleet_rack true false ["ren_all", "ren_racks"] | (site_id = 1)' \
+    "... was saved, every step, into the real schema's fleet_saved_security"
+is "$(plant_runs "$ren")" "0" "... and no plant ever ran for anyone but the planter"
+ren_before="$(q "$ren" "${status_sql//fleet_security_status/fleet_real.fleet_security_status}")"
+ren_sees="$(psql -X -q -A -t -d "$ren" -c "SET ROLE \"$tenant\"" -c "SELECT count(*) FROM fleet_real.fleet_device" 2>>"$errlog")"
+
+# Saved rows loaded from another installation (what pg_restore's COPY does),
+# with the tables stripped bare: the load trigger applies them.
+ren_load="
+SET search_path = fleet, public;
+CREATE TEMP TABLE kept AS SELECT * FROM fleet_real.fleet_saved_security;
+DROP POLICY ren_reads ON fleet_real.fleet_device;
+DROP POLICY ren_racks ON fleet_real.fleet_rack;
+DROP POLICY ren_all ON fleet_real.fleet_rack;
+ALTER TABLE fleet_real.fleet_device NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_real.fleet_rack DISABLE ROW LEVEL SECURITY;
+INSERT INTO fleet_real.fleet_saved_security
+    SELECT table_name, rls_enabled, rls_forced, policies, 'another installation', saved_at, saved_by FROM kept;
+"
+run_test "the tables stripped, then saved rows from another installation loaded" \
+    psql -X -q -v ON_ERROR_STOP=1 -d "$ren" -c "$ren_load"
+if [ -n "$ren_before" ] && [ "$(q "$ren" "${status_sql//fleet_security_status/fleet_real.fleet_security_status}")" = "$ren_before" ] \
+    && [ "$(psql -X -q -A -t -d "$ren" -c "SET ROLE \"$tenant\"" -c "SELECT count(*) FROM fleet_real.fleet_device" 2>>"$errlog")" = "$ren_sees" ]; then
+    pass "the load trigger applied them into the real schema: status as before, the tenant sees $ren_sees devices"
+else
+    fail "the load trigger applied them into the real schema" "before:" "$ren_before" \
+        "after:" "$(q "$ren" "${status_sql//fleet_security_status/fleet_real.fleet_security_status}")"
+fi
+is "$(plant_runs "$ren")" "0" "... and no plant ran"
+
+run_test "pg_dump of the renamed database, plain pg_restore" bash -c "
+    pg_dump -Fc -f '$work/ren.dump' '$ren' && createdb '$ren_dst' &&
+    pg_restore --exit-on-error -d '$ren_dst' '$work/ren.dump'"
+is "$(q "$ren_dst" "${status_sql//fleet_security_status/fleet_real.fleet_security_status}") | $(plant_runs "$ren_dst")" \
+    "$ren_before | 0" "restored: status as before, and no plant ran during the restore"
 
 if [ "$n" -ne "$planned" ]; then
     echo "# planned $planned tests, ran $n"
