@@ -3,7 +3,8 @@
 # anybody else it prints the exact apt-get line and fails.
 
 fleet_required_packages="make gcc postgresql-15 postgresql-server-dev-15 postgresql-common \
-postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libdbd-pg-perl"
+postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libdbd-pg-perl \
+python3-psycopg golang-go golang-github-jackc-pgx-v4-dev nodejs unzip"
 
 fleet_ensure_packages() {
     local missing="" pkg
