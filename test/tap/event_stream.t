@@ -22,7 +22,8 @@
 #     and off for a session; LISTEN fleet_activity sees only the notify-on
 #     moves (also in commit order) while the stream has them all;
 #   - the stream is durable: moves committed while the subscriber is down
-#     arrive after it comes back, in order;
+#     arrive after it comes back, in order (made by a mover role whose
+#     fleet_sites.notify is off by ALTER ROLE ... SET: LISTEN hears none);
 #   - fleet_activity is append-only for an ordinary role (42501 on INSERT,
 #     UPDATE, DELETE), and with publish = 'insert' a purge on the publisher
 #     does not erase the subscriber's copy;
@@ -243,9 +244,9 @@ for my $name (qw(pub sub)) {
 }
 
 sub connect_to {
-    my ($name, $db, %attr) = @_;
+    my ($name, $db, $user) = @_;
     my $dbh = DBI->connect("dbi:Pg:host=$tmp;port=$cluster{$name}{port};dbname=$db",
-        'postgres', '', { RaiseError => 1, PrintError => 0, AutoCommit => 1, pg_server_prepare => 0, %attr })
+        $user // 'postgres', '', { RaiseError => 1, PrintError => 0, AutoCommit => 1, pg_server_prepare => 0 })
         or BAIL_OUT("connect to $name/$db: $DBI::errstr");
     $dbh->do("SET client_min_messages = warning");
     push @handles, $dbh;
@@ -471,9 +472,18 @@ is("@heard", "@expected_heard",
 
 $_->disconnect for $sub, $sub_admin;
 ok(stop_server('sub', 'INT'), 'the subscriber cluster stopped (fast shutdown)');
-my $quiet = connect_to('pub', $pubdb);
-$quiet->do('SET fleet_sites.notify = off');
-my @while_down = map { applied("move $_ while the subscriber is down (notify off)", $quiet,
+# The movers' role has notify off by default (ALTER ROLE ... SET, as the
+# README suggests for movers when the stream is the consumer).
+$pub->do(q{
+    CREATE ROLE fleet_mover LOGIN;
+    GRANT SELECT, UPDATE ON fleet_device TO fleet_mover;
+    GRANT SELECT ON fleet_site, fleet_rack, fleet_rack_membership TO fleet_mover;
+    ALTER ROLE fleet_mover SET fleet_sites.notify = off;
+});
+my $quiet = connect_to('pub', $pubdb, 'fleet_mover');
+is($quiet->selectrow_array('SHOW fleet_sites.notify'), 'off',
+    'a session of fleet_mover starts with fleet_sites.notify off (ALTER ROLE ... SET)');
+my @while_down = map { applied("fleet_mover: move $_ while the subscriber is down", $quiet,
                                $_ % 2 ? 'east' : 'south', sprintf('dev-%02d', $_)) } 1 .. 3;
 my ($slot_kept) = $pub->selectrow_array(
     "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'fleet_activity_archive' AND NOT active");
@@ -487,7 +497,7 @@ is("@$stream", "@commit_order @while_down", 'after the restart the stream went o
 
 # --- append-only for ordinary roles; publish = 'insert' keeps the archive -----
 
-$pub->do('SET ROLE fleet_replicator');
+$pub->do('SET ROLE fleet_mover');    # it moves devices, yet cannot touch the log
 for my $write ("INSERT INTO fleet_activity (actor, event_type, description) VALUES ('x', 'x', 'x')",
                'UPDATE fleet_activity SET actor = actor',
                'DELETE FROM fleet_activity') {
@@ -502,6 +512,12 @@ $pub->do('DELETE FROM fleet_activity WHERE id = $1', undef, $history[0]);
 my $after_purge = applied('a move after the purge', $pub, 'south', 'dev-02');
 ok(wait_until(sub { subscriber_has($after_purge) }) && subscriber_has($history[0]),
     "a purge on the publisher does not reach the subscriber (publish = 'insert')");
+my @heard_later;
+wait_until(sub {
+    while (my $n = $listener->pg_notifies) { push @heard_later, $n->[2] if $n->[0] eq 'fleet_activity' }
+    @heard_later && $heard_later[-1] eq $after_purge });
+is("@heard_later", $after_purge,
+    "LISTEN heard nothing of fleet_mover's moves (notify off), then the next notify-on move");
 
 # Every row the publisher still has arrived unchanged.
 my $rows = "SELECT id, occurred_at, actor, event_type, site_id, description, metadata::text
@@ -548,6 +564,11 @@ my ($after) = $upd->selectrow_array($shape);
 ok(defined $before && defined $after && $before eq $after,
     "ALTER EXTENSION fleet_sites UPDATE 1.0 -> 1.1 keeps fleet_activity in the publication, same oid and columns")
     or diag("before: " . ($before // 'none') . "; after: " . ($after // 'none'));
+
+# DROP EXTENSION takes the table out of the publication without a word.
+$upd->do('DROP EXTENSION fleet_sites');
+is($upd->selectrow_array($pub_tables), '1 publication, 0 table',
+    'DROP EXTENSION fleet_sites leaves the publication in place, empty');
 
 diag(sprintf('event_stream.t took %.1f s', time - $started));
 done_testing();
