@@ -570,5 +570,20 @@ $upd->do('DROP EXTENSION fleet_sites');
 is($upd->selectrow_array($pub_tables), '1 publication, 0 table',
     'DROP EXTENSION fleet_sites leaves the publication in place, empty');
 
+# A future version that adds a column to fleet_activity (simulated here by
+# the superuser's ALTER TABLE, after the dump above): the column is published
+# at once, the subscriber stops applying until its table has it too, then
+# catches up with nothing lost.
+$pub->do(q{ALTER TABLE fleet_activity ADD COLUMN note text DEFAULT 'from v-next'});
+my $with_note = applied('a move after the publisher gained a column', $pub, 'east', 'dev-03');
+my $errors = q{SELECT apply_error_count FROM pg_stat_subscription_stats
+                WHERE subname = 'fleet_activity_archive'};
+ok(wait_until(sub { ($sub->selectrow_array($errors))[0] > 0 }) && !subscriber_has($with_note),
+    'a column the subscriber lacks stops the apply (apply_error_count > 0), the row is held back');
+$sub->do('ALTER TABLE fleet_activity ADD COLUMN note text');
+ok(wait_until(sub { subscriber_has($with_note) }), 'once the subscriber has the column, the row arrives');
+is($sub->selectrow_array('SELECT note FROM fleet_activity WHERE id = $1', undef, $with_note),
+    'from v-next', 'with the new column filled');
+
 diag(sprintf('event_stream.t took %.1f s', time - $started));
 done_testing();
