@@ -11,6 +11,9 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # Extension scripts are sql/fleet_sites--*.sql; every other sql/*.sql is a
 # pg_regress test, discovered rather than listed.
 DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+# The restore helper for parallel restores (bin/fleet_sites_restore), next to
+# the pg_restore it drives, in PostgreSQL's bindir.
+SCRIPTS     = bin/fleet_sites_restore
 REGRESS     = $(sort $(filter-out $(EXTENSION)--%,$(basename $(notdir $(wildcard sql/*.sql)))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
