@@ -16,7 +16,9 @@
 --     extension does not own), no IF NOT EXISTS;
 --   - the new enum value is not used by any statement of this file, and
 --     cannot be used until the update commits;
---   - a C function whose signature changes is dropped and created again.
+--   - a C function whose signature changes is dropped and created again;
+--   - fleet_activity is altered in place, never dropped and made again: a
+--     publication holds the table itself, and would silently lose it.
 
 \echo Use "ALTER EXTENSION fleet_sites UPDATE TO '1.1'" to load this file. \quit
 
