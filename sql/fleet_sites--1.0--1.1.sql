@@ -16,7 +16,9 @@
 --     extension does not own), no IF NOT EXISTS;
 --   - the new enum value is not used by any statement of this file, and
 --     cannot be used until the update commits;
---   - a C function whose signature changes is dropped and created again.
+--   - a C function whose signature changes is dropped and created again;
+--   - fleet_activity is altered in place, never dropped and made again: a
+--     publication holds the table itself, and would silently lose it.
 
 \echo Use "ALTER EXTENSION fleet_sites UPDATE TO '1.1'" to load this file. \quit
 
@@ -46,9 +48,11 @@ CREATE TABLE @extschema@.fleet_building (
     -- Names are unique among the buildings of one site; buildings with no
     -- site may share names (NULLs are distinct in a unique constraint).
     CONSTRAINT fleet_building_site_name_key UNIQUE (site_id, name),
+    -- Both NULL or both 1..100: the first test also rules out half a layout,
+    -- which the second alone would let through (a CHECK passes on NULL).
     CONSTRAINT fleet_building_layout_check CHECK (
-        (aisle_count IS NULL AND racks_per_aisle IS NULL)
-        OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100))
+        (aisle_count IS NULL) = (racks_per_aisle IS NULL)
+        AND (aisle_count IS NULL OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100)))
 );
 COMMENT ON TABLE @extschema@.fleet_building IS
     'A building at a site, holding racks (optionally on a grid of aisles) and devices. Deleting it leaves its racks at their site with no building and no position, and its devices with no building.';
@@ -114,6 +118,9 @@ CREATE TYPE @extschema@.fleet_cascade AS (
 );
 COMMENT ON TYPE @extschema@.fleet_cascade IS
     'What a whole-rack or whole-building move changed: how many buildings, racks and devices got a new site, building or position.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.building_count IS 'Buildings whose site the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.rack_count IS 'Racks whose site, building or position the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.device_count IS 'Devices whose site or building the call changed.';
 
 -------------------------------------------------------------------------------
 -- Deleting a site or a building, in the lock order
@@ -263,6 +270,8 @@ SELECT d.id, d.identifier, d.site_id, NULL::bigint, NULL::bigint,
 COMMENT ON VIEW @extschema@.fleet_placement_violation IS
     'The operator''s consistency check: one row per broken placement rule (1: a racked device''s site differs from its rack''s; 2: its building differs from its rack''s; 3: a rack''s site differs from its building''s; 4: a device''s site differs from its building''s), NULL-aware. Empty whenever the invariant holds.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.rule IS 'Which placement rule the row breaks, 1..4 (see the view''s comment).';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.device_building_id IS 'For rules 1, 2 and 4: the building of the device.';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.rack_building_id IS 'For rules 1, 2 and 3: the building of the rack.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.building_site_id IS 'For rules 3 and 4: the site of the building involved.';
 
 -------------------------------------------------------------------------------
@@ -332,6 +341,7 @@ DECLARE
     rule1    bigint;
     overfull bigint;
     outside  bigint;
+    readers  text;
 BEGIN
     SELECT pg_catalog.count(*) INTO rule1 FROM @extschema@.fleet_placement_violation;
     SELECT pg_catalog.count(*) INTO overfull
@@ -346,6 +356,23 @@ BEGIN
         RAISE WARNING 'fleet_sites 1.0 data breaks the placement invariant: % racked device(s) with a site other than their rack''s (rule 1), % rack(s) over capacity and % slot(s) outside their rack (rule 5)',
             rule1, overfull, outside
             USING HINT = 'SELECT * FROM fleet_placement_violation lists the rule-1 rows. The update keeps them as they are; a move function call that fixes a row is allowed.';
+    END IF;
+
+    -- The view now also checks buildings (rules 3 and 4), and it runs with
+    -- its reader's privileges: a role that could read it in 1.0 needs SELECT
+    -- on fleet_building as well. Granting that here would be an initial
+    -- privilege of the extension, which pg_dump does not keep; say so instead.
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.rolname), ', ' ORDER BY a.rolname)
+      INTO readers
+      FROM pg_catalog.pg_roles a
+     WHERE a.oid <> (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'fleet_sites')
+       AND NOT a.rolsuper
+       AND pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_placement_violation', 'SELECT')
+       AND NOT pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_building', 'SELECT');
+    IF readers IS NOT NULL THEN
+        RAISE WARNING 'role(s) % may read fleet_placement_violation but not fleet_building, which the 1.1 view also reads', readers
+            USING HINT = pg_catalog.format('GRANT SELECT ON %s TO %s; lets them read the view again.',
+                                           '@extschema@.fleet_building', readers);
     END IF;
 END
 $update$;

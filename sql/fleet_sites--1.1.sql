@@ -41,9 +41,11 @@ CREATE TABLE @extschema@.fleet_building (
     -- Names are unique among the buildings of one site; buildings with no
     -- site may share names (NULLs are distinct in a unique constraint).
     CONSTRAINT fleet_building_site_name_key UNIQUE (site_id, name),
+    -- Both NULL or both 1..100: the first test also rules out half a layout,
+    -- which the second alone would let through (a CHECK passes on NULL).
     CONSTRAINT fleet_building_layout_check CHECK (
-        (aisle_count IS NULL AND racks_per_aisle IS NULL)
-        OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100))
+        (aisle_count IS NULL) = (racks_per_aisle IS NULL)
+        AND (aisle_count IS NULL OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100)))
 );
 COMMENT ON TABLE @extschema@.fleet_building IS
     'A building at a site, holding racks (optionally on a grid of aisles) and devices. Deleting it leaves its racks at their site with no building and no position, and its devices with no building.';
@@ -225,6 +227,9 @@ CREATE TYPE @extschema@.fleet_cascade AS (
 );
 COMMENT ON TYPE @extschema@.fleet_cascade IS
     'What a whole-rack or whole-building move changed: how many buildings, racks and devices got a new site, building or position.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.building_count IS 'Buildings whose site the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.rack_count IS 'Racks whose site, building or position the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.device_count IS 'Devices whose site or building the call changed.';
 
 -------------------------------------------------------------------------------
 -- Functions
@@ -347,6 +352,8 @@ SELECT d.id, d.identifier, d.site_id, NULL::bigint, NULL::bigint,
 COMMENT ON VIEW @extschema@.fleet_placement_violation IS
     'The operator''s consistency check: one row per broken placement rule (1: a racked device''s site differs from its rack''s; 2: its building differs from its rack''s; 3: a rack''s site differs from its building''s; 4: a device''s site differs from its building''s), NULL-aware. Empty whenever the invariant holds.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.rule IS 'Which placement rule the row breaks, 1..4 (see the view''s comment).';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.device_building_id IS 'For rules 1, 2 and 4: the building of the device.';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.rack_building_id IS 'For rules 1, 2 and 3: the building of the rack.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.building_site_id IS 'For rules 3 and 4: the site of the building involved.';
 
 REVOKE ALL ON TABLE @extschema@.fleet_placement_violation FROM PUBLIC;

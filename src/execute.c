@@ -28,6 +28,10 @@
  * the locks; writes never touch what the caller's snapshot does not know
  * about without a serialization failure.
  *
+ * Guards. Every statement run here is marked as the functions' own for the
+ * duration (exemption.c), so the guards on the placement tables let its
+ * writes through unchecked; writes of user triggers it fires are not.
+ *
  * Errors. An error inside one of our statements would carry the
  * statement's text as a CONTEXT line ("SQL statement ..."), which tells the
  * user nothing they can act on. That one line is removed; everything else

@@ -291,8 +291,9 @@ check_devices(Datum device_ids, WriteKind kind)
 	if (kind == WRITE_MEMBERSHIP && rule != 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("device \"%s\" cannot be in rack %lld: the rack is at another %s",
-						identifier, (long long) rack_id, rule == 1 ? "site" : "building"),
+				 errmsg(rule == 1 ? "device \"%s\" cannot be in rack %lld: the rack is at another site"
+						: "device \"%s\" cannot be in rack %lld: the rack is in another building",
+						identifier, (long long) rack_id),
 				 errdetail("A device in a rack has its rack's site and building."),
 				 errhint("fleet_assign_devices_to_rack() puts devices into a rack and gives them its site and building in one step.")));
 	if (rule == 1)
