@@ -518,6 +518,15 @@ SELECT c.relname                        AS table_name,
    AND c.relname <> 'fleet_saved_security';
 COMMENT ON VIEW @extschema@.fleet_security_status IS
     'One row per table of the extension: whether row-level security is on and forced, its policies (names and definitions), and whether that is what fleet_saved_security holds. state is ok, RESTORE PENDING (restored from a dump, not applied yet: run fleet_restore_security(); the move functions refuse to read the table meanwhile) or NOT SAVED (changed with event triggers off: run fleet_save_security()). After a restore every row should say ok.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.table_name IS 'A table of the extension.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.rls_enabled IS 'Row-level security is on (ENABLE ROW LEVEL SECURITY), now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.rls_forced IS 'It applies to the table''s owner too (FORCE ROW LEVEL SECURITY), now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.policies IS 'The names of the table''s policies, now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.policy_definitions IS 'The policies, now, in the form fleet_saved_security keeps.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.saved IS 'fleet_saved_security has a row for the table (none: its state is the default).';
+COMMENT ON COLUMN @extschema@.fleet_security_status.saved_at IS 'When that row was saved.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.restore_pending IS 'The saved row came from a dump and the table is not as it says: the move functions refuse to read the table.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.state IS 'ok, RESTORE PENDING: run fleet_restore_security(), or NOT SAVED: run fleet_save_security().';
 REVOKE ALL ON TABLE @extschema@.fleet_security_status FROM PUBLIC;
 
 -- Save after policy DDL on the extension's tables; adopt matching saved rows
