@@ -27,6 +27,7 @@
 #     (WARNING); once the role and function exist, fleet_restore_security()
 #     completes it;
 #   - a role granted INSERT on fleet_saved_security still cannot write it;
+#   - ALTER EXTENSION UPDATE saves the row-level security a 1.0 database has;
 #   - while a table's restored state is pending, the move functions refuse
 #     a tenant (55000), not a superuser, and work again once it is applied;
 #   - the extension's schema renamed by its owner and look-alikes planted
@@ -55,6 +56,7 @@ writer="fleet_sec_writer_$tag"
 planter="fleet_sec_planter_$tag"
 ren="fleet_sec_ren_$tag"
 ren_dst="fleet_sec_ren_dst_$tag"
+up="fleet_sec_up_$tag"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fleet_sec.XXXXXX")"
 errlog="$work/err"
 : >"$errlog"
@@ -64,6 +66,7 @@ cleanup() {
     dropdb --if-exists "$dst" >/dev/null 2>&1
     dropdb --if-exists "$ren" >/dev/null 2>&1
     dropdb --if-exists "$ren_dst" >/dev/null 2>&1
+    dropdb --if-exists "$up" >/dev/null 2>&1
     for r in "$tenant" "$other" "$gone" "$writer" "$planter"; do
         psql -X -q -d postgres -c "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
     done
@@ -71,7 +74,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-planned=43
+planned=45
 echo "1..$planned"
 
 n=0
@@ -295,6 +298,20 @@ is "$(grep -c 'ERROR:  42501: permission denied to write saved row-level securit
 $(q "$dst" "SELECT jsonb_array_length(policies) FROM fleet_saved_security WHERE table_name = 'fleet_device'") policies kept" \
     "2 errors, 3 policies kept" \
     "a role granted SELECT, INSERT, UPDATE and DELETE on fleet_saved_security still cannot write it (42501)"
+
+# --- a 1.0 database that has row-level security, updated --------------------------------
+
+run_test "a 1.0 database with row-level security on fleet_device, updated to 1.1" bash -c "
+    createdb '$up' && psql -X -q -v ON_ERROR_STOP=1 -d '$up' \
+        -c \"CREATE EXTENSION fleet_sites VERSION '1.0'\" \
+        -c 'ALTER TABLE fleet_device ENABLE ROW LEVEL SECURITY' \
+        -c 'CREATE POLICY up_reads ON fleet_device FOR SELECT TO \"$tenant\" USING (site_id = 1)' \
+        -c 'ALTER EXTENSION fleet_sites UPDATE'"
+is "$(q "$up" "SELECT string_agg(table_name || ' ' || rls_enabled || ' ' || jsonb_path_query_array(policies, '\$[*].name')::text
+                                  || ' ' || (install_id = fleet_installation_id()), '; ') FROM fleet_saved_security")
+$(q "$up" "SELECT count(*) FROM fleet_security_status WHERE state <> 'ok'")" \
+    "fleet_device true [\"up_reads\"] true
+0" "the update saved it as this installation's, and every table is ok"
 
 # --- the schema renamed, look-alikes planted under its old name ---------------------------
 
