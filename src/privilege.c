@@ -52,11 +52,10 @@ fleet_require_privilege(FleetRelation rel, AclMode mode, const char *right,
 	if (fleet_has_privilege(rel, mode))
 	{
 		/*
-		 * A table the call reads: its row-level security must not be a
-		 * restored state still waiting to be applied (saved_security.c).
+		 * A table the call reads or writes: its row-level security must not
+		 * be a restored state still waiting to be applied (saved_security.c).
 		 */
-		if (mode == ACL_SELECT)
-			fleet_require_security_applied(rel, function_name);
+		fleet_require_security_applied(rel, function_name);
 		return;
 	}
 

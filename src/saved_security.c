@@ -14,7 +14,7 @@
  *             (fleet_saved_security_loaded); fleet_restore_security() does the
  *             same by hand;
  *   refuse    while a table's restored state is not applied, the move
- *             functions refuse to read it (fleet_require_security_applied):
+ *             functions refuse to use it (fleet_require_security_applied):
  *             they rely on row-level security for tenancy.
  *
  * Installation. A saved row carries the installation that wrote it: the
@@ -1720,8 +1720,8 @@ compute_pending(void)
 }
 
 /*
- * Called by the privilege gate for every table a move function reads
- * (before any lock): refuse while that table's row-level security is a
+ * Called by the privilege gate for every table a move function reads or
+ * writes (before any lock): refuse while that table's row-level security is a
  * restored state not applied yet. The move functions rely on row-level
  * security for tenancy; until the saved policies are back, a tenant could
  * move what it must not see (when the load ran with triggers disabled, row
@@ -1743,7 +1743,7 @@ fleet_require_security_applied(FleetRelation rel, const char *function_name)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("row-level security of table %s is not restored", fleet_relation_name(rel)),
-			 errdetail("%s reads %s, whose row-level security came back from a dump in fleet_saved_security but is not applied yet, so its policies are not what was saved.",
+			 errdetail("%s uses %s, whose row-level security came back from a dump in fleet_saved_security but is not applied yet, so its policies are not what was saved.",
 					   function_name, qualified_name(rel)),
 			 errhint("The owner of the fleet_sites tables runs SELECT * FROM fleet_restore_security() (after creating any role or function it reports missing), or SELECT * FROM fleet_save_security(discard_restored => true) to keep the table as it is.")));
 }
