@@ -78,9 +78,8 @@ ALTER TABLE @extschema@.fleet_rack
     ADD CONSTRAINT fleet_rack_position_needs_building_check
         CHECK (aisle_index IS NULL OR building_id IS NOT NULL),
     -- Deferrable on purpose: racks of one batch may swap or shift positions
-    -- in one UPDATE, and a deferrable unique index does not make building_id
-    -- a key column, so moving a rack needs only NO KEY UPDATE. Its leading
-    -- column also serves lookups of a building's racks.
+    -- in one UPDATE. Its leading column also serves lookups of a building's
+    -- racks.
     ADD CONSTRAINT fleet_rack_position_key
         UNIQUE (building_id, aisle_index, position_in_aisle) DEFERRABLE INITIALLY IMMEDIATE;
 COMMENT ON COLUMN @extschema@.fleet_rack.building_id IS 'Building the rack stands in; NULL for none. Its members share it, and it shares the building''s site.';
@@ -319,6 +318,34 @@ CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_slot
 CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_slot
     REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+-- Before a direct UPDATE's foreign-key check locks a new building (after
+-- the row: out of order), lock it without waiting, so that contention is a
+-- 40001 rather than a deadlock with a move of that building (src/guards.c).
+-- fleet_guard_active() keeps the functions' own rows out of the trigger.
+CREATE FUNCTION @extschema@.fleet_guard_active() RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'fleet_guard_active';
+COMMENT ON FUNCTION @extschema@.fleet_guard_active() IS
+    'For the guard triggers'' WHEN clauses: false while a statement of the move functions themselves is running, true otherwise.';
+CREATE FUNCTION @extschema@.fleet_guard_building_reference() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_guard_building_reference';
+COMMENT ON FUNCTION @extschema@.fleet_guard_building_reference() IS
+    'Trigger: before a direct UPDATE gives a device or rack a building, lock that building without waiting (40001 if another transaction holds it), so that the write cannot deadlock with a move of the building.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_guard_building_reference() FROM PUBLIC;
+CREATE TRIGGER fleet_guard_building_reference BEFORE UPDATE OF building_id ON @extschema@.fleet_device
+    FOR EACH ROW
+    WHEN (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id
+          AND @extschema@.fleet_guard_active())
+    EXECUTE FUNCTION @extschema@.fleet_guard_building_reference();
+CREATE TRIGGER fleet_guard_building_reference BEFORE UPDATE OF building_id ON @extschema@.fleet_rack
+    FOR EACH ROW
+    WHEN (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id
+          AND @extschema@.fleet_guard_active())
+    EXECUTE FUNCTION @extschema@.fleet_guard_building_reference();
+COMMENT ON TRIGGER fleet_guard_building_reference ON @extschema@.fleet_device IS 'Locks a device''s new building without waiting, before the foreign-key check (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_building_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new building without waiting, before the foreign-key check (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';

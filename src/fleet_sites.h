@@ -88,6 +88,7 @@ typedef enum FleetPlanId
 	FLEET_PLAN_BUILDING_VISIBLE,
 	FLEET_PLAN_RACK_VISIBLE,
 	FLEET_PLAN_LOCK_SITE,
+	FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS,
 	FLEET_PLAN_READ_BUILDING,
 	FLEET_PLAN_SHARE_BUILDING,
 	FLEET_PLAN_FILL_BUILDING,
@@ -133,6 +134,8 @@ typedef enum FleetPlanId
 	FLEET_PLAN_GUARD_SHARE_RACKS,
 	FLEET_PLAN_GUARD_LOCK_DEVICES,
 	FLEET_PLAN_GUARD_LOCK_BUILDINGS,
+	FLEET_PLAN_GUARD_SHARE_BUILDING,
+	FLEET_PLAN_GUARD_BUILDING_EXISTS,
 	FLEET_PLAN_GUARD_DEVICES,
 	FLEET_PLAN_GUARD_RACKS,
 	FLEET_PLAN_GUARD_RACK_FULL,
@@ -329,6 +332,7 @@ typedef struct FleetSeenDevices
 
 extern void fleet_check_target_visible(FleetRelation rel, int64 id, const char *what);
 extern void fleet_lock_site(int64 site_id);
+extern void fleet_lock_site_for_buildings(int64 site_id);
 extern void fleet_lock_building(int64 building_id, FleetLockedBuilding *building);
 extern void fleet_lock_building_for_racks(int64 building_id, FleetLockedBuilding *building);
 extern void fleet_check_ids_visible(FleetPlanId plan, const FleetIdSet *set, const char *what);

@@ -48,6 +48,18 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR KEY SHARE",
 		NULL, false, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
+	[FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS] = {
+		/*
+		 * NO KEY UPDATE: moves of buildings into one site take turns, so
+		 * that each checks the names the others committed (two of them
+		 * writing the unique key (site_id, name) at once could wait on each
+		 * other's new index entries). Fills of the site (KEY SHARE) are not
+		 * blocked.
+		 */
+		"lock site",
+		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR NO KEY UPDATE",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
 
 	/* ---- level 2: buildings ---- */
 	[FLEET_PLAN_READ_BUILDING] = {
@@ -421,6 +433,17 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT id FROM %s.fleet_building WHERE id = ANY ($1) ORDER BY id"
 		" FOR NO KEY UPDATE SKIP LOCKED",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_SHARE_BUILDING] = {
+		/* The building a row is about to reference, before its FK check. */
+		"lock building",
+		"SELECT 1 FROM %s.fleet_building WHERE id = $1 FOR KEY SHARE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
+	},
+	[FLEET_PLAN_GUARD_BUILDING_EXISTS] = {
+		"read building",
+		"SELECT 1 FROM %s.fleet_building WHERE id = $1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_GUARD_DEVICES] = {
 		/* Rules 1, 2 and 4 for these devices: the first one broken. */
