@@ -232,8 +232,9 @@ fleet_assign_buildings_to_site(PG_FUNCTION_ARGS)
 
 	activity_id = audit_buildings_move(named, target, moving_count, rack_changes,
 									   device_changes);
-	result = fleet_cascade_result(fcinfo, moving_count, rack_changes, device_changes);
 	SPI_finish();
+	/* After SPI_finish: the tuple must outlive SPI's memory. */
+	result = fleet_cascade_result(fcinfo, moving_count, rack_changes, device_changes);
 	fleet_remember_activity(activity_id);
 	return result;
 }
