@@ -23,6 +23,7 @@
 #           later handed to the attacker (ALTER SCHEMA ... OWNER TO).
 #   b:      extension installed into a schema the attacker created.
 #   c:      default install (into public) in a database the attacker owns.
+#   u:      as c, but installed at 1.0 and then updated.
 # In each: backends that used the functions before the rename keep their
 # cached plans; a superuser session has a transaction open across the
 # rename; two attacker sessions (one fresh, one warm) are waiting on a
@@ -415,11 +416,10 @@ sub run_variant {
     my ($violations) = $check->selectrow_array("SELECT count(*) FROM $ns.fleet_placement_violation");
     is($violations, 0, "$name: the placement invariant holds after all of it");
 
-    # Rolled back whatever happens, so that a missing guard does not leave
-    # a violation behind for the checks above.
-    $s2->begin_work;
+    # In its own transaction, so that a guard deferred to commit counts too;
+    # undone if no guard stopped it.
     $r = try_sql($s2, "UPDATE $ns.fleet_device SET site_id = NULL WHERE id = 9");
-    $s2->rollback;
+    $check->do("UPDATE $ns.fleet_device SET site_id = 3 WHERE id = 9") if $r->{ok};
     is($r->{ok} ? 'success' : $r->{state}, '23514',
         "$name: (1.1) a direct write that breaks the invariant is 23514 after the rename")
         or diag("  $r->{message}");
@@ -464,6 +464,14 @@ run_variant(
     name => 'c', schema => 'public', attacker => 1, db_owner => $attacker,
     about => 'default install into public of a database the attacker owns',
     install => 'CREATE EXTENSION fleet_sites',
+);
+
+# The same as c, for a database made at 1.0 and updated: the update must
+# leave no 1.0 object that names the schema as text.
+run_variant(
+    name => 'u', schema => 'public', attacker => 1, db_owner => $attacker,
+    about => 'as c, installed at 1.0 and updated with ALTER EXTENSION fleet_sites UPDATE',
+    install => "CREATE EXTENSION fleet_sites VERSION '1.0'; ALTER EXTENSION fleet_sites UPDATE",
 );
 
 done_testing();
