@@ -405,21 +405,25 @@ sub run_variant {
         "SELECT string_agg(id || ':' || coalesce(site_id::text, 'none'), ' ' ORDER BY id) FROM $ns.fleet_rack");
     is($rack_sites, '10:none 20:none 30:3', "$name: the deleted sites' racks are Unassigned");
 
+
     # --- direct writes by a superuser (1.1 guards them) ----------------------
-    $r = try_sql($s2, "INSERT INTO $ns.fleet_device (id, identifier, site_id) VALUES (9, 'hj-9', 3)");
-    $call_ok->("$name: direct INSERT of a device", $r, { 'hj-9' => '3/none' });
-    $r = try_sql($s2, "INSERT INTO $ns.fleet_rack_membership (rack_id, device_id) VALUES (30, 9)");
-    $call_ok->("$name: direct INSERT of a consistent membership", $r, { 'hj-9' => '3/30' });
-    $r = try_sql($s2, "UPDATE $ns.fleet_rack SET label = 'hj-r30-renamed' WHERE id = 30");
-    $call_ok->("$name: direct UPDATE of a rack's label", $r, { 'hj-9' => '3/30' });
+    # A new rack with no site and an Unassigned device in it: consistent.
+    $r = try_sql($s2, "INSERT INTO $ns.fleet_rack (id, label) VALUES (40, 'hj-r40')");
+    $call_ok->("$name: direct INSERT of a rack", $r, {});
+    $r = try_sql($s2, "INSERT INTO $ns.fleet_device (id, identifier, site_id) VALUES (9, 'hj-9', NULL)");
+    $call_ok->("$name: direct INSERT of a device", $r, { 'hj-9' => 'none/none' });
+    $r = try_sql($s2, "INSERT INTO $ns.fleet_rack_membership (rack_id, device_id) VALUES (40, 9)");
+    $call_ok->("$name: direct INSERT of a consistent membership", $r, { 'hj-9' => 'none/40' });
+    $r = try_sql($s2, "UPDATE $ns.fleet_rack SET label = 'hj-r40-renamed' WHERE id = 40");
+    $call_ok->("$name: direct UPDATE of a rack's label", $r, { 'hj-9' => 'none/40' });
     $clean->("$name: consistent direct writes");
     my ($violations) = $check->selectrow_array("SELECT count(*) FROM $ns.fleet_placement_violation");
     is($violations, 0, "$name: the placement invariant holds after all of it");
 
     # In its own transaction, so that a guard deferred to commit counts too;
     # undone if no guard stopped it.
-    $r = try_sql($s2, "UPDATE $ns.fleet_device SET site_id = NULL WHERE id = 9");
-    $check->do("UPDATE $ns.fleet_device SET site_id = 3 WHERE id = 9") if $r->{ok};
+    $r = try_sql($s2, "UPDATE $ns.fleet_device SET site_id = 3 WHERE id = 9");
+    $check->do("UPDATE $ns.fleet_device SET site_id = NULL WHERE id = 9") if $r->{ok};
     is($r->{ok} ? 'success' : $r->{state}, '23514',
         "$name: (1.1) a direct write that breaks the invariant is 23514 after the rename")
         or diag("  $r->{message}");
