@@ -262,13 +262,13 @@ CALL pg_temp.racked('b-rack', 153, 7, 2);
 SELECT ord, device_identifier, reason, conflicting_site_id, rack_id
   FROM fleet_assign_devices_to_site(
         ARRAY['é-rack', 'a-missing', 'Z-missing', 'B-rack', 'b-rack', 'É-missing'], 101)
-       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, ord);
+       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, ord);
 
 -- Residual conflicts under force come back in byte order too.
 SELECT ord, device_identifier, reason
   FROM fleet_assign_devices_to_site(
         ARRAY['é-rack', 'a-missing', 'Z-missing', 'B-rack', 'b-rack', 'É-missing'], 101, true)
-       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, ord);
+       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, ord);
 SELECT * FROM pg_temp.new_activity();
 
 --------------------------------------------------------------------------------
@@ -350,7 +350,7 @@ INSERT INTO fleet_rack_membership (rack_id, device_id) SELECT 152, id FROM fleet
 SELECT ord, device_identifier, reason
   FROM fleet_assign_devices_to_site(
         ARRAY['é-rack', 'a-missing', 'Z-missing', 'B-rack', 'É-missing'], 101)
-       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, ord);
+       WITH ORDINALITY AS c(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, ord);
 
 \c :regress_db
 DROP DATABASE regress_fleet_icu;

@@ -19,11 +19,14 @@ CREATE FUNCTION pg_temp.try(call text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
+    detail text;
 BEGIN
     EXECUTE format('SELECT count(*) FROM (%s) AS c', call) INTO n;
     RETURN format('ok, %s conflict row(s)', n);
 EXCEPTION WHEN OTHERS THEN
-    RETURN format('ERROR %s: %s', SQLSTATE, SQLERRM);
+    -- The detail names the function, the privilege and the role.
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN format('ERROR %s: %s (%s)', SQLSTATE, SQLERRM, detail);
 END
 $$;
 

@@ -81,35 +81,63 @@ fleet_append_device_sample(StringInfo metadata, const FleetIdList *ids, int devi
 	fleet_json_identifier_array(metadata, ids->in_input_order, ids->count);
 }
 
+/* A site or building id as JSON, or null. */
+void
+fleet_json_ref(StringInfo buf, FleetRef ref)
+{
+	if (ref.is_set)
+		appendStringInfo(buf, "%lld", (long long) ref.id);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * The force-clear suffix and keys that the site and building moves share:
+ * " (<k> rack membership(s) force-cleared)" and the two metadata keys,
+ * only when the force clear deleted memberships.
+ */
+void
+fleet_append_force_cleared(StringInfo description, StringInfo metadata,
+						   const FleetConflictList *cleared, int cleared_count)
+{
+	char	  **names;
+	int			i;
+
+	if (cleared_count <= 0)
+		return;
+	names = palloc(sizeof(char *) * (cleared->count + 1));
+	for (i = 0; i < cleared->count; i++)
+		names[i] = cleared->items[i].device_identifier;
+	appendStringInfo(description, " (%d rack membership(s) force-cleared)", cleared_count);
+	appendStringInfo(metadata, ", \"force_cleared_rack_membership_count\": %d", cleared_count);
+	appendStringInfoString(metadata, ", \"force_cleared_device_identifiers\": ");
+	fleet_json_identifier_array(metadata, names, cleared->count);
+}
+
 int64
-fleet_write_activity(const char *event_type, bool has_site, int64 site_id,
+fleet_write_activity(const char *event_type, FleetRef site,
 					 const char *description, const char *metadata_json)
 {
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	int			rc;
 	bool		isnull;
 	int64		activity_id;
 
 	/* The actor is read before the switch: it is the caller, not the owner. */
 	values[0] = CStringGetTextDatum(current_actor());
 	values[1] = CStringGetTextDatum(event_type);
-	values[2] = Int64GetDatum(site_id);
-	if (!has_site)
-		nulls[2] = 'n';
+	values[2] = Int64GetDatum(site.id);
+	nulls[2] = site.is_set ? ' ' : 'n';
 	values[3] = CStringGetTextDatum(description);
 	values[4] = CStringGetTextDatum(metadata_json);
 
-	rc = fleet_execute_as_owner(FLEET_PLAN_INSERT_ACTIVITY, values, nulls, 1);
-	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "fleet_sites: writing the activity row failed: %s",
-			 SPI_result_code_string(rc));
-	activity_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											  1, &isnull));
+	if (fleet_run(FLEET_PLAN_INSERT_ACTIVITY, values, nulls, 1) != 1)
+		elog(ERROR, "the activity row was not written");
+	activity_id = fleet_get_int64(0, 1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
 
 	if (notify_setting)
-		Async_Notify("fleet_activity", psprintf(INT64_FORMAT, activity_id));
+		Async_Notify("fleet_activity", psprintf("%lld", (long long) activity_id));
 	return activity_id;
 }
 

@@ -1,15 +1,37 @@
 /*
- * catalog.c: where the extension lives, and the plans prepared against it.
+ * catalog.c: where the extension lives, and the statements kept against it.
  *
- * The schema comes from pg_extension, never from search_path: every statement
- * names its relations as <extension schema>.fleet_*, so an object with the
- * same name earlier on the caller's path is never used.
+ * The schema comes from pg_extension, never from search_path, and every
+ * statement names its relations as <extension schema>.fleet_*, so an object
+ * with the same name earlier on a caller's path is never used.
  *
- * Both the catalog facts and the SPI plans are cached for the life of the
- * backend. A relcache invalidation of any of our tables (DROP EXTENSION
- * sends one), or any change to a schema, marks the cache stale; the next call looks the extension up
- * again and prepares fresh plans, so a dropped and re-created extension is
- * served by plans against its new tables.
+ * A kept plan is text until it is analyzed, and PostgreSQL's plan cache
+ * re-analyzes that text whenever it thinks the plan is stale: after any
+ * invalidation of a relation it uses, after any schema is created, renamed
+ * or dropped, after the search path's effective contents change (a first
+ * temporary table), and after a change of role when row-level security is
+ * involved. Each re-analysis resolves the schema *name* again. If our schema
+ * had been renamed and another created under its old name, a statement run
+ * on the owner's authority would then read or lock the other schema's
+ * relations: a privilege escalation. So no kept plan is ever re-analyzed by
+ * the plan cache here. Before a plan runs (fleet_plan):
+ *
+ *   1. the relations it uses are locked in the modes it will use them, which
+ *      processes every pending invalidation now rather than in the middle of
+ *      GetCachedPlan (where a lock already held is not re-checked);
+ *   2. if the plan cache would re-analyze it for any of the reasons above,
+ *      it is retired and prepared again from text built with the schema's
+ *      current name, read by oid;
+ *   3. a freshly prepared plan is checked to use only our relations, by oid,
+ *      so a name that resolved anywhere else is an error, never a query.
+ *
+ * ri_triggers.c keeps its plans the same way (it rebuilds any plan for which
+ * SPI_plan_is_valid() is false); steps 1 and 3 close the window between its
+ * check and the plan cache's own revalidation.
+ *
+ * The catalog facts (oids, the schema version) are cached for the backend
+ * and looked up again after an invalidation of one of our relations (DROP
+ * EXTENSION, ALTER EXTENSION UPDATE, ALTER TABLE all send one).
  */
 #include "fleet_sites.h"
 
@@ -18,138 +40,64 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 static FleetCatalog cached;
 static bool cached_valid = false;
+static uint32 cached_schema_hash = 0;
 
 /*
- * Plans replaced by a refresh, freed at the end of the transaction. A refresh
- * can happen while an outer call is still executing one of the old plans (a
- * move called from a trigger fired by another move, after an invalidation),
- * so they must not be freed on the spot.
+ * Plans replaced while the backend runs are freed at the end of the
+ * transaction. A replacement can happen while an outer call is still
+ * executing the old plan (a move called from a trigger fired by another
+ * move), so they must not be freed on the spot.
  */
 static List *retired_plans = NIL;
-
-/* One statement: its SQL (with %s for the quoted schema) and parameter types. */
-typedef struct FleetPlanSpec
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[6];
-} FleetPlanSpec;
-
-/*
- * The statements, each schema-qualified with the extension's schema (the two
- * or three %s are all the same schema). The functions run with
- * search_path = pg_catalog, pg_temp, so operators and casts here resolve to
- * the built-ins.
- */
-static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
-	[FLEET_PLAN_LOCK_SITE] = {
-		/* KEY SHARE blocks the site's deletion but not other movers. */
-		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR KEY SHARE",
-		1, {INT8OID}
-	},
-	[FLEET_PLAN_READ_RACK] = {
-		"SELECT site_id, row_count * column_count FROM %s.fleet_rack WHERE id = $1",
-		1, {INT8OID}
-	},
-	[FLEET_PLAN_LOCK_RACK] = {
-		/* NO KEY UPDATE conflicts with itself: concurrent fills take turns. */
-		"SELECT site_id, row_count * column_count FROM %s.fleet_rack"
-		" WHERE id = $1 FOR NO KEY UPDATE",
-		1, {INT8OID}
-	},
-	[FLEET_PLAN_LOCK_DEVICES] = {
-		/* LockRows sits above the sort: rows are locked in ascending id order. */
-		"SELECT id, identifier, site_id, ctid FROM %s.fleet_device"
-		" WHERE identifier = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
-		1, {TEXTARRAYOID}
-	},
-	[FLEET_PLAN_VISIBLE_DEVICES] = {
-		"SELECT id FROM %s.fleet_device WHERE identifier = ANY ($1)",
-		1, {TEXTARRAYOID}
-	},
-	[FLEET_PLAN_LOCK_DEVICES_BY_ID] = {
-		"SELECT id, identifier, site_id, ctid FROM %s.fleet_device"
-		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
-		1, {INT8ARRAYOID}
-	},
-	[FLEET_PLAN_SITE_CONFLICTS] = {
-		"SELECT m.device_id, r.id, r.site_id"
-		" FROM %s.fleet_rack_membership m JOIN %s.fleet_rack r ON r.id = m.rack_id"
-		" WHERE m.device_id = ANY ($1) AND r.site_id IS DISTINCT FROM $2",
-		2, {INT8ARRAYOID, INT8OID}
-	},
-	[FLEET_PLAN_RACK_PLACEMENT] = {
-		/* Where the moving devices are, and who is already in the target. */
-		"SELECT device_id, rack_id FROM %s.fleet_rack_membership"
-		" WHERE device_id = ANY ($1) OR rack_id = $2",
-		2, {INT8ARRAYOID, INT8OID}
-	},
-	[FLEET_PLAN_CLEAR_MEMBERSHIPS] = {
-		"DELETE FROM %s.fleet_rack_membership WHERE device_id = ANY ($1)",
-		1, {INT8ARRAYOID}
-	},
-	[FLEET_PLAN_REMAINING_MEMBERSHIPS] = {
-		"SELECT device_id, rack_id FROM %s.fleet_rack_membership"
-		" WHERE device_id = ANY ($1) ORDER BY device_id LIMIT 1",
-		1, {INT8ARRAYOID}
-	},
-	[FLEET_PLAN_SET_DEVICE_SITE] = {
-		/*
-		 * By the tuple ids the lock returned: a TID scan, no second index
-		 * lookup. The rows are locked by us, so they cannot have moved.
-		 */
-		"UPDATE %s.fleet_device SET site_id = $2, updated_at = pg_catalog.now()"
-		" WHERE ctid = ANY ($1)",
-		2, {TIDARRAYOID, INT8OID}
-	},
-	[FLEET_PLAN_JOIN_RACK] = {
-		"INSERT INTO %s.fleet_rack_membership (rack_id, device_id)"
-		" SELECT $1, device_id FROM pg_catalog.unnest($2) AS device_id",
-		2, {INT8OID, INT8ARRAYOID}
-	},
-	[FLEET_PLAN_INSERT_ACTIVITY] = {
-		"INSERT INTO %s.fleet_activity"
-		" (occurred_at, actor, event_type, site_id, description, metadata)"
-		" VALUES (pg_catalog.now(), $1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id",
-		5, {TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
-	},
-};
 
 static void
 invalidate_on_relcache(Datum arg, Oid relid)
 {
+	int			i;
+
 	(void) arg;
 	if (!cached_valid)
 		return;
-	if (relid == InvalidOid ||
-		relid == cached.site_relid ||
-		relid == cached.rack_relid ||
-		relid == cached.device_relid ||
-		relid == cached.membership_relid ||
-		relid == cached.activity_relid)
+	if (relid == InvalidOid)
+	{
 		cached_valid = false;
+		return;
+	}
+	for (i = 0; i < FLEET_REL_COUNT; i++)
+		if (relid == cached.relids[i])
+		{
+			cached_valid = false;
+			return;
+		}
 }
 
-/* A renamed or dropped schema: the plans name it, so they must go too. */
+/* Our schema renamed or dropped: its name in the statements is stale. */
 static void
 invalidate_on_namespace(Datum arg, int cacheid, uint32 hashvalue)
 {
 	(void) arg;
 	(void) cacheid;
-	(void) hashvalue;
-	cached_valid = false;
+	if (cached_valid && (hashvalue == 0 || hashvalue == cached_schema_hash))
+		cached_valid = false;
 }
 
 static void
@@ -160,7 +108,9 @@ free_retired_plans(XactEvent event, void *arg)
 	(void) arg;
 	if (retired_plans == NIL ||
 		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
-		 event != XACT_EVENT_PREPARE))
+		 event != XACT_EVENT_PREPARE &&
+		 event != XACT_EVENT_PARALLEL_COMMIT &&
+		 event != XACT_EVENT_PARALLEL_ABORT))
 		return;
 	foreach(cell, retired_plans)
 		SPI_freeplan((SPIPlanPtr) lfirst(cell));
@@ -176,15 +126,42 @@ fleet_catalog_register_invalidation(void)
 	CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_on_namespace, (Datum) 0);
 }
 
-static Oid
-extension_relid(Oid schema_oid, const char *relname)
+static void
+retire_plan(SPIPlanPtr plan)
 {
-	Oid			relid = get_relname_relid(relname, schema_oid);
+	MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
 
-	if (!OidIsValid(relid))
+	retired_plans = lappend(retired_plans, plan);
+	MemoryContextSwitchTo(old_context);
+}
+
+/* The relation names, in FleetRelation order. */
+static const char *const relation_names[FLEET_REL_COUNT] = {
+	[FLEET_REL_SITE] = "fleet_site",
+	[FLEET_REL_BUILDING] = "fleet_building",
+	[FLEET_REL_RACK] = "fleet_rack",
+	[FLEET_REL_DEVICE] = "fleet_device",
+	[FLEET_REL_MEMBERSHIP] = "fleet_rack_membership",
+	[FLEET_REL_SLOT] = "fleet_rack_slot",
+	[FLEET_REL_ACTIVITY] = "fleet_activity",
+};
+
+const char *
+fleet_relation_name(FleetRelation rel)
+{
+	return relation_names[rel];
+}
+
+static Oid
+extension_relid(Oid schema_oid, FleetRelation rel, bool missing_ok)
+{
+	Oid			relid = get_relname_relid(relation_names[rel], schema_oid);
+
+	if (!OidIsValid(relid) && !missing_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s\" of extension \"fleet_sites\" is missing", relname),
+				 errmsg("relation \"%s\" of extension \"fleet_sites\" is missing",
+						relation_names[rel]),
 				 errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
 	return relid;
 }
@@ -229,45 +206,194 @@ fleet_catalog(void)
 
 	memset(&fresh, 0, sizeof(fresh));
 	look_up_extension(&fresh);
-	fresh.site_relid = extension_relid(fresh.schema_oid, "fleet_site");
-	fresh.rack_relid = extension_relid(fresh.schema_oid, "fleet_rack");
-	fresh.device_relid = extension_relid(fresh.schema_oid, "fleet_device");
-	fresh.membership_relid = extension_relid(fresh.schema_oid, "fleet_rack_membership");
-	fresh.activity_relid = extension_relid(fresh.schema_oid, "fleet_activity");
+	for (i = 0; i < FLEET_REL_COUNT; i++)
+		fresh.relids[i] = extension_relid(fresh.schema_oid, (FleetRelation) i,
+										  i == FLEET_REL_BUILDING);
 
 	/*
-	 * Plans made against the old tables are retired (freed at transaction
-	 * end, see above); new ones are prepared on use.
+	 * A 1.0 database (installed before this library, not yet updated) has no
+	 * buildings; the functions then serve the 1.0 contract on it.
 	 */
+	fresh.has_buildings = OidIsValid(fresh.relids[FLEET_REL_BUILDING]);
+
+	/* Plans made against the old facts are retired; new ones come on use. */
 	for (i = 0; i < FLEET_PLAN_COUNT; i++)
 		if (cached.plans[i] != NULL)
-		{
-			MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
-
-			retired_plans = lappend(retired_plans, cached.plans[i]);
-			MemoryContextSwitchTo(old_context);
-		}
+			retire_plan(cached.plans[i]);
 
 	cached = fresh;
+	cached_schema_hash = GetSysCacheHashValue1(NAMESPACEOID,
+											   ObjectIdGetDatum(cached.schema_oid));
 	cached_valid = true;
 	return &cached;
 }
 
-SPIPlanPtr
-fleet_plan(FleetPlanId id)
+/* ------------------------------------------------------------------------
+ * Keeping plans honest
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Visit every relation a plan uses, with the lock mode the plan cache will
+ * take on it: the range tables (with subqueries and CTEs) that come from our
+ * own text, and, for locking only, the relations of sublinks, which only
+ * row-level security policies add (as security quals on our relations; a
+ * policy may read any table).
+ */
+typedef void (*RelationVisitor) (Oid relid, LOCKMODE mode, bool from_our_text, void *arg);
+
+typedef struct VisitContext
 {
-	const FleetCatalog *catalog = fleet_catalog();
-	const FleetPlanSpec *spec = &plan_specs[id];
+	RelationVisitor fn;
+	void	   *arg;
+	bool		from_our_text;
+} VisitContext;
+
+static void visit_query(Query *query, VisitContext *context);
+
+static bool
+visit_sublinks(Node *node, VisitContext *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+	{
+		VisitContext inner = *context;
+
+		inner.from_our_text = false;
+		visit_query(castNode(Query, ((SubLink *) node)->subselect), &inner);
+		/* and go on into the sublink's other arguments */
+	}
+	return expression_tree_walker(node, visit_sublinks, (void *) context);
+}
+
+static void
+visit_query(Query *query, VisitContext *context)
+{
+	ListCell   *cell;
+
+	if (query->commandType == CMD_UTILITY)
+		return;
+	foreach(cell, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, cell);
+
+		if (rte->rtekind == RTE_RELATION)
+			context->fn(rte->relid, rte->rellockmode, context->from_our_text, context->arg);
+		else if (rte->rtekind == RTE_SUBQUERY)
+			visit_query(rte->subquery, context);
+	}
+	foreach(cell, query->cteList)
+		visit_query(castNode(Query, lfirst_node(CommonTableExpr, cell)->ctequery), context);
+	if (query->hasSubLinks)
+		query_tree_walker(query, visit_sublinks, (void *) context,
+						  QTW_IGNORE_RC_SUBQUERIES);
+}
+
+static void
+visit_plan(SPIPlanPtr plan, RelationVisitor fn, void *arg)
+{
+	ListCell   *source_cell;
+	VisitContext context;
+
+	context.fn = fn;
+	context.arg = arg;
+	foreach(source_cell, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = (CachedPlanSource *) lfirst(source_cell);
+		ListCell   *query_cell;
+
+		foreach(query_cell, source->query_list)
+		{
+			context.from_our_text = true;
+			visit_query(lfirst_node(Query, query_cell), &context);
+		}
+	}
+}
+
+static void
+lock_relation(Oid relid, LOCKMODE mode, bool from_our_text, void *arg)
+{
+	(void) from_our_text;
+	(void) arg;
+	LockRelationOid(relid, mode);
+}
+
+/* The relations our text names must be ours; a policy's may be anything. */
+static void
+check_relation(Oid relid, LOCKMODE mode, bool from_our_text, void *arg)
+{
+	const FleetCatalog *catalog = (const FleetCatalog *) arg;
+	int			i;
+
+	(void) mode;
+	if (!from_our_text)
+		return;
+	for (i = 0; i < FLEET_REL_COUNT; i++)
+		if (OidIsValid(catalog->relids[i]) && relid == catalog->relids[i])
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("a statement of extension \"fleet_sites\" resolved to relation %u, which is not the extension's",
+					relid),
+			 errdetail("The extension's schema was renamed or replaced while the statement was prepared."),
+			 errhint("Retry the call.")));
+}
+
+/*
+ * Would the plan cache re-analyze this plan's text before running it? The
+ * same tests RevalidateCachedQuery() makes, made here first.
+ */
+static bool
+plan_needs_reanalysis(SPIPlanPtr plan)
+{
+	ListCell   *cell;
+
+	if (!SPI_plan_is_valid(plan))
+		return true;
+	foreach(cell, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = (CachedPlanSource *) lfirst(cell);
+
+		if (!source->is_valid)
+			return true;
+		if (source->search_path != NULL &&
+			!OverrideSearchPathMatchesCurrent(source->search_path))
+			return true;
+		if (source->dependsOnRLS &&
+			(source->rewriteRoleId != GetUserId() ||
+			 source->rewriteRowSecurity != row_security))
+			return true;
+	}
+	return false;
+}
+
+static SPIPlanPtr
+prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
+{
+	const FleetPlanSpec *spec = fleet_plan_spec(id);
+	const char *template = spec->sql;
+	char	   *schema_name;
 	const char *schema;
 	char	   *sql;
 	SPIPlanPtr	plan;
 
-	if (catalog->plans[id] != NULL)
-		return catalog->plans[id];
+	if (!catalog->has_buildings)
+	{
+		if (spec->sql_10 == NULL && spec->needs_buildings)
+			elog(ERROR, "statement %d needs the 1.1 schema", (int) id);
+		if (spec->sql_10 != NULL)
+			template = spec->sql_10;
+	}
 
-	schema = quote_identifier(get_namespace_name(catalog->schema_oid));
-	/* Every statement names the schema at most twice; extra args are ignored. */
-	sql = psprintf(spec->sql, schema, schema);
+	schema_name = get_namespace_name(catalog->schema_oid);
+	if (schema_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("the schema of extension \"fleet_sites\" no longer exists")));
+	schema = quote_identifier(schema_name);
+	/* Every %s in a statement is the schema; at most six per statement. */
+	sql = psprintf(template, schema, schema, schema, schema, schema, schema);
 
 	/*
 	 * Generic plans, always. Every statement is keyed by an id array of any
@@ -279,12 +405,43 @@ fleet_plan(FleetPlanId id)
 	plan = SPI_prepare_cursor(sql, spec->nargs, (Oid *) spec->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "fleet_sites: SPI_prepare failed for \"%s\": %s",
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
+	visit_plan(plan, check_relation, (void *) catalog);
 	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "fleet_sites: SPI_keepplan failed");
+		elog(ERROR, "SPI_keepplan failed");
 	pfree(sql);
+	return plan;
+}
 
-	cached.plans[id] = plan;
+/*
+ * The kept plan for a statement, safe to run now under the current user:
+ * see the top of this file. Call it right before SPI_execute_*: nothing
+ * between the two may take a new lock.
+ */
+SPIPlanPtr
+fleet_plan(FleetPlanId id)
+{
+	const FleetCatalog *catalog = fleet_catalog();
+	SPIPlanPtr	plan = catalog->plans[id];
+
+	if (plan != NULL)
+	{
+		/* May process invalidations, and so mark the catalog stale. */
+		visit_plan(plan, lock_relation, NULL);
+		catalog = fleet_catalog();
+		plan = catalog->plans[id];
+		if (plan != NULL && plan_needs_reanalysis(plan))
+		{
+			retire_plan(plan);
+			cached.plans[id] = NULL;
+			plan = NULL;
+		}
+	}
+	if (plan == NULL)
+	{
+		plan = prepare_plan(catalog, id);
+		cached.plans[id] = plan;
+	}
 	return plan;
 }

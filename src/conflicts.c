@@ -16,6 +16,7 @@ static const char *const reason_labels[] = {
 	[FLEET_DEVICE_NOT_FOUND] = "DEVICE_NOT_FOUND",
 	[FLEET_DEVICE_IN_RACK_AT_OTHER_SITE] = "DEVICE_IN_RACK_AT_OTHER_SITE",
 	[FLEET_DEVICE_LOSES_SITE] = "DEVICE_LOSES_SITE",
+	[FLEET_DEVICE_IN_RACK_AT_OTHER_BUILDING] = "DEVICE_IN_RACK_AT_OTHER_BUILDING",
 };
 
 FleetConflictList *
@@ -44,6 +45,28 @@ fleet_conflicts_add(FleetConflictList *list, const char *identifier, FleetConfli
 	conflict->device_identifier = (char *) identifier;
 	conflict->reason = reason;
 	return conflict;
+}
+
+/*
+ * A conflict caused by the rack a locked device is in. A rack the caller
+ * cannot see is reported without its id, site or building: the conflict
+ * still says the device is blocked, and reveals nothing else.
+ */
+void
+fleet_conflicts_add_rack(FleetConflictList *list, const FleetLockedDevices *locked,
+						 int position, const FleetPlacement *placement,
+						 FleetConflictReason reason)
+{
+	FleetConflict *conflict = fleet_conflicts_add(list, locked->identifiers[position], reason);
+
+	conflict->device_id = locked->ids[position];
+	if (placement->rack_visible)
+	{
+		conflict->has_rack = true;
+		conflict->rack_id = placement->rack_id;
+		conflict->site = placement->rack_site;
+		conflict->building = placement->rack_building;
+	}
 }
 
 /* DEVICE_NOT_FOUND for every requested identifier that the lock did not return. */
@@ -97,7 +120,8 @@ fleet_conflicts_all_of(const FleetConflictList *list, FleetConflictReason reason
 
 /*
  * Return the conflicts as the function's result set; with only_residual,
- * leave out those of the clearable reason.
+ * leave out those of the clearable reason. The result type has four columns
+ * on a 1.0 schema and five on 1.1; the rows follow it.
  */
 void
 fleet_conflicts_return(FunctionCallInfo fcinfo, const FleetConflictList *list,
@@ -109,13 +133,15 @@ fleet_conflicts_return(FunctionCallInfo fcinfo, const FleetConflictList *list,
 
 	SetSingleFuncCall(fcinfo, 0);
 	reason_type = TupleDescAttr(rsinfo->setDesc, 1)->atttypid;
+	Assert(rsinfo->setDesc->natts == 4 || rsinfo->setDesc->natts == 5);
 
 	for (i = 0; i < list->count; i++)
 	{
 		const FleetConflict *conflict = &list->items[i];
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, true, true, true};
 
+		CHECK_FOR_INTERRUPTS();
 		if (only_residual && conflict->reason == clearable)
 			continue;
 
@@ -123,10 +149,22 @@ fleet_conflicts_return(FunctionCallInfo fcinfo, const FleetConflictList *list,
 		values[1] = DirectFunctionCall2(enum_in,
 										CStringGetDatum(reason_labels[conflict->reason]),
 										ObjectIdGetDatum(reason_type));
-		values[2] = Int64GetDatum(conflict->conflicting_site_id);
-		nulls[2] = !conflict->has_site;
-		values[3] = Int64GetDatum(conflict->rack_id);
-		nulls[3] = !conflict->has_rack;
+		if (conflict->has_rack)
+		{
+			values[2] = Int64GetDatum(conflict->site.id);
+			nulls[2] = !conflict->site.is_set;
+			values[3] = Int64GetDatum(conflict->rack_id);
+			nulls[3] = false;
+			values[4] = Int64GetDatum(conflict->building.id);
+			nulls[4] = !conflict->building.is_set;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/* The result of an applied call: no rows. */
+void
+fleet_return_nothing(FunctionCallInfo fcinfo)
+{
+	SetSingleFuncCall(fcinfo, 0);
 }

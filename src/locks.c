@@ -1,30 +1,58 @@
 /*
- * locks.c: the one lock order every move follows.
+ * locks.c: the one lock order every function follows.
  *
- *   1. site rows, ascending id     FOR KEY SHARE      (extension's authority)
- *   2. rack rows, ascending id     FOR NO KEY UPDATE  (extension's authority)
- *   3. device rows, ascending id   FOR NO KEY UPDATE  (caller's rights)
- *   4. then the writes: memberships (and with them slots), devices, activity
+ *   1. site rows, ascending id      FOR KEY SHARE       (owner's authority)
+ *   2. building rows, ascending id  FOR KEY SHARE       (owner's authority)
+ *   3. rack rows, ascending id      FOR NO KEY UPDATE   (owner's authority)
+ *   4. device rows, ascending id    FOR NO KEY UPDATE   (caller's rights)
+ *   5. then the writes: memberships (and with them slots), devices, activity
  *
  * Each function takes only the levels it needs, always top-down, so two
  * calls can wait for each other but never in a cycle: no deadlock, whatever
- * their batches overlap.
+ * their batches overlap. Site and building deletion follow the same order
+ * (delete_triggers.c).
+ *
+ * Which parents a function locks: every row its writes' foreign-key checks
+ * will visit. A device UPDATE that sets site_id or building_id makes
+ * PostgreSQL take KEY SHARE on that site or building at the end of the
+ * statement; a delete of that parent, already holding the parent and
+ * waiting for our rack or devices, would then wait for us while we wait for
+ * it. Locking the parent first, at its level, turns that cycle into a queue.
  *
  * Why these strengths:
  * - A site row is locked only so that it cannot be deleted (or its key
- *   changed) mid-move. KEY SHARE does that and does not conflict with itself,
- *   so moves of disjoint devices into one site run side by side.
- * - A device row lock is the mutex for the device's placement (its site and
- *   its membership). NO KEY UPDATE conflicts with itself but not with the
- *   KEY SHARE that a foreign-key check from a membership insert takes on the
- *   device row; FOR UPDATE would, and deadlocks against such inserts.
+ *   changed) mid-move. KEY SHARE does that and does not conflict with
+ *   itself, so moves of disjoint devices into one site run side by side.
+ * - A building row, for a move of devices into it or into one of its racks,
+ *   likewise: KEY SHARE blocks its deletion and a move of the building to
+ *   another site (its site_id is part of the unique key (site_id, name), so
+ *   moving it needs FOR UPDATE, which conflicts), and independent fills of
+ *   one building do not wait for each other.
+ * - A rack row is the mutex for the rack's contents: NO KEY UPDATE conflicts
+ *   with itself, so two fills of one rack take turns and its capacity is
+ *   counted under the lock; it does not block the KEY SHARE that a
+ *   membership insert's foreign-key check takes.
+ * - A device row lock is the mutex for the device's placement (its site, its
+ *   building, its membership). NO KEY UPDATE conflicts with itself but not
+ *   with the KEY SHARE that a foreign-key check from a membership insert
+ *   takes on the device row; FOR UPDATE would, and deadlocks against such
+ *   inserts.
  * - Rows are locked in ascending id by a locking clause above an ORDER BY,
- *   never by the UPDATE itself, which would lock in plan (often input) order.
+ *   never by the UPDATE itself, which would lock in plan (often input)
+ *   order.
  *
- * Everything after the lock reads with a new snapshot (the functions are
- * VOLATILE, so under READ COMMITTED each SPI statement takes one) and is
+ * A parent is read before it is locked (to know which site to lock for a
+ * rack, say) and read again under the lock. If it moved in between, the call
+ * fails with 40001 rather than lock out of order, and the caller retries.
+ *
+ * After the locks, what a call reads includes everything committed before
+ * they were granted, at every isolation level: see execute.c. Everything is
  * scoped to the ids the lock returned, never to the raw input: a row that
- * vanished or that row-level security hides is simply not among them.
+ * vanished, or that row-level security hides, is simply not among them.
+ *
+ * A target the caller cannot see (row-level security) is reported exactly
+ * as a missing one, 23503, and is never locked: visibility is checked with
+ * the caller's rights before the owner's lock.
  */
 #include "fleet_sites.h"
 
@@ -33,164 +61,400 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+static void read_device_rows(FleetLockedDevices *locked);
+
+static void
+report_missing(const char *what, int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("%s %lld does not exist", what, (long long) id)));
+}
+
+static void
+report_moved(const char *what, int64 id, const char *parent)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("%s %lld changed %s while the call was locking it", what, (long long) id,
+					parent),
+			 errhint("Retry the transaction.")));
+}
+
+/* 23503 for a target row-level security hides from the caller; nothing locked. */
+void
+fleet_check_target_visible(FleetRelation rel, int64 id, const char *what)
+{
+	FleetPlanId plan;
+	Datum		values[1];
+
+	if (!fleet_rls_hides_rows(rel))
+		return;
+	switch (rel)
+	{
+		case FLEET_REL_SITE:
+			plan = FLEET_PLAN_SITE_VISIBLE;
+			break;
+		case FLEET_REL_BUILDING:
+			plan = FLEET_PLAN_BUILDING_VISIBLE;
+			break;
+		case FLEET_REL_RACK:
+			plan = FLEET_PLAN_RACK_VISIBLE;
+			break;
+		default:
+			elog(ERROR, "no visibility statement for relation %d", (int) rel);
+			return;
+	}
+	values[0] = Int64GetDatum(id);
+	if (fleet_run(plan, values, NULL, 1) == 0)
+		report_missing(what, id);
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* Lock a site row (level 1); false if it does not exist. */
-bool
-fleet_try_lock_site(int64 site_id)
+static bool
+try_lock_site(int64 site_id)
 {
 	Datum		values[1];
-	int			rc;
 	bool		found;
 
 	values[0] = Int64GetDatum(site_id);
-	rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_SITE, values, NULL, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "fleet_sites: locking site failed: %s", SPI_result_code_string(rc));
-	found = SPI_processed > 0;
+	found = fleet_run(FLEET_PLAN_LOCK_SITE, values, NULL, 1) > 0;
 	SPI_freetuptable(SPI_tuptable);
 	return found;
 }
 
-/* Lock the target site of a site move; a missing target is an error. */
 void
 fleet_lock_site(int64 site_id)
 {
-	if (!fleet_try_lock_site(site_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("site " INT64_FORMAT " does not exist", site_id)));
+	if (!try_lock_site(site_id))
+		report_missing("site", site_id);
 }
 
-/* Read the target rack through one of the two rack plans (unlocked or locking). */
+/* Read a building (site, layout) through one of the building statements. */
+static bool
+read_building(FleetPlanId plan, int64 building_id, FleetLockedBuilding *building)
+{
+	Datum		values[1];
+	bool		found;
+
+	values[0] = Int64GetDatum(building_id);
+	found = fleet_run(plan, values, NULL, 1) > 0;
+	if (found)
+	{
+		bool		isnull;
+
+		building->building_id = building_id;
+		building->site = fleet_get_ref(0, 1);
+		building->aisle_count = fleet_get_int32(0, 2, &isnull);
+		building->has_layout = !isnull;
+		building->racks_per_aisle = fleet_get_int32(0, 3, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/*
+ * Lock a building (level 2) after its site (level 1), through the given
+ * locking statement; false if it is missing. Its site is read first,
+ * unlocked, to know which site to lock, and again under the building lock.
+ */
+static bool
+try_lock_building(FleetPlanId lock_plan, int64 building_id, FleetLockedBuilding *building)
+{
+	FleetLockedBuilding seen;
+	bool		seen_locked = true;
+
+	if (!read_building(FLEET_PLAN_READ_BUILDING, building_id, &seen))
+		return false;
+	if (seen.site.is_set)
+		seen_locked = try_lock_site(seen.site.id);
+	if (!read_building(lock_plan, building_id, building))
+		return false;
+
+	/*
+	 * Now at no site (its site was just deleted): nothing to lock. Now at a
+	 * site we did not lock: retry.
+	 */
+	if (building->site.is_set && (!seen_locked || !fleet_ref_eq(building->site, seen.site)))
+		report_moved("building", building_id, "site");
+	return true;
+}
+
+/* For a move of devices into it: KEY SHARE. */
+void
+fleet_lock_building(int64 building_id, FleetLockedBuilding *building)
+{
+	if (!try_lock_building(FLEET_PLAN_SHARE_BUILDING, building_id, building))
+		report_missing("building", building_id);
+}
+
+/* For a move of racks into it: NO KEY UPDATE, fills take turns. */
+void
+fleet_lock_building_for_racks(int64 building_id, FleetLockedBuilding *building)
+{
+	if (!try_lock_building(FLEET_PLAN_FILL_BUILDING, building_id, building))
+		report_missing("building", building_id);
+}
+
+/* Read the target rack through one of the two rack statements. */
 static void
 read_rack(FleetPlanId plan, int64 rack_id, FleetLockedRack *rack)
 {
 	Datum		values[1];
-	int			rc;
 	bool		isnull;
-	Datum		site;
 
 	values[0] = Int64GetDatum(rack_id);
-	rc = fleet_execute_as_owner(plan, values, NULL, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "fleet_sites: reading rack failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("rack " INT64_FORMAT " does not exist", rack_id)));
-
+	if (fleet_run(plan, values, NULL, 1) == 0)
+		report_missing("rack", rack_id);
 	rack->rack_id = rack_id;
-	site = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	rack->has_site = !isnull;
-	rack->site_id = isnull ? 0 : DatumGetInt64(site);
-	rack->slot_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 2, &isnull));
+	rack->site = fleet_get_ref(0, 1);
+	rack->building = fleet_get_ref(0, 2);
+	rack->row_count = fleet_get_int32(0, 3, &isnull);
+	rack->column_count = fleet_get_int32(0, 4, &isnull);
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* The target rack as it is now, unlocked (to decide things before waiting). */
+void
+fleet_peek_rack(int64 rack_id, FleetLockedRack *rack)
+{
+	read_rack(FLEET_PLAN_READ_RACK, rack_id, rack);
+}
+
 /*
- * Lock the target rack: its site first (level 1), then the rack (level 2).
- * The rack's site is read unlocked to know which site to lock, and read
- * again under the rack lock; if it moved to another site in between, the
- * call fails with 40001 rather than lock a site after a rack, and the caller
- * retries.
+ * Lock the target rack: its site (level 1), its building (level 2), then the
+ * rack (level 3), re-checking under the rack lock that neither changed.
  */
 void
 fleet_lock_rack(int64 rack_id, FleetLockedRack *rack)
 {
 	FleetLockedRack seen;
+	bool		site_locked = true;
+	bool		building_locked = true;
+	FleetLockedBuilding building;
 
 	read_rack(FLEET_PLAN_READ_RACK, rack_id, &seen);
-
-	/* A site deleted since the read counts as a changed site below. */
-	if (seen.has_site && !fleet_try_lock_site(seen.site_id))
-		seen.site_id = -1;
+	if (seen.site.is_set)
+		site_locked = try_lock_site(seen.site.id);
+	if (seen.building.is_set)
+		building_locked = read_building(FLEET_PLAN_SHARE_BUILDING, seen.building.id,
+										&building);
 
 	read_rack(FLEET_PLAN_LOCK_RACK, rack_id, rack);
 
-	/*
-	 * A rack that has no site now needs no site lock (its site may just have
-	 * been deleted, which set it NULL). Only a rack now at a site we did not
-	 * lock is a failure.
-	 */
-	if (rack->has_site && (!seen.has_site || rack->site_id != seen.site_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("rack " INT64_FORMAT " changed site while the move was locking it",
-						rack_id),
-				 errhint("Retry the transaction.")));
+	/* A parent that went NULL (deleted) needs no lock; a new one does. */
+	if (rack->site.is_set && (!site_locked || !fleet_ref_eq(rack->site, seen.site)))
+		report_moved("rack", rack_id, "site");
+	if (rack->building.is_set &&
+		(!building_locked || !fleet_ref_eq(rack->building, seen.building)))
+		report_moved("rack", rack_id, "building");
 }
 
 /*
- * Lock the named devices (level 3), ascending by id, and return them.
- *
- * Normally the lock runs with the caller's rights, so row-level security
- * decides which rows exist. A caller of the rack move may hold the rack right
- * without UPDATE on fleet_device, which a locking clause requires; then the
- * caller's rights pick the rows (a plain SELECT) and the lock of exactly
- * those ids runs on the extension's authority.
+ * 23503 naming the smallest of the named ids the caller cannot see (row-level
+ * security) or that does not exist; checked before any lock.
  */
-FleetLockedDevices *
-fleet_lock_devices(const FleetIdList *ids, bool on_owner_authority)
+void
+fleet_check_ids_visible(FleetPlanId plan, const FleetIdSet *set, const char *what)
 {
 	Datum		values[1];
-	int			rc;
-	uint64		i;
-	FleetLockedDevices *locked;
-	TupleDesc	tupdesc;
+	uint64		n;
+	uint64		row;
+	bool	   *seen = palloc0(sizeof(bool) * (set->count + 1));
+	int			i;
 
-	if (!on_owner_authority)
+	values[0] = set->sorted_array;
+	n = fleet_run(plan, values, NULL, 0);
+	for (row = 0; row < n; row++)
 	{
-		values[0] = ids->sorted_array;
-		rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_LOCK_DEVICES), values, NULL, false, 0);
-	}
-	else
-	{
-		int64	   *visible;
-
-		values[0] = ids->sorted_array;
-		rc = SPI_execute_plan(fleet_plan(FLEET_PLAN_VISIBLE_DEVICES), values, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "fleet_sites: reading devices failed: %s", SPI_result_code_string(rc));
-		visible = palloc(sizeof(int64) * (SPI_processed + 1));
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-
-			visible[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		values[0] = fleet_int64_array(visible, (int) SPI_processed);
-		SPI_freetuptable(SPI_tuptable);
-		rc = fleet_execute_as_owner(FLEET_PLAN_LOCK_DEVICES_BY_ID, values, NULL, 0);
-	}
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "fleet_sites: locking devices failed: %s", SPI_result_code_string(rc));
-
-	tupdesc = SPI_tuptable->tupdesc;
-	locked = palloc(sizeof(FleetLockedDevices));
-	locked->count = (int) SPI_processed;
-	locked->ids = palloc(sizeof(int64) * (SPI_processed + 1));
-	locked->identifiers = palloc(sizeof(char *) * (SPI_processed + 1));
-	locked->has_site = palloc(sizeof(bool) * (SPI_processed + 1));
-	locked->site_ids = palloc(sizeof(int64) * (SPI_processed + 1));
-	locked->tids = palloc(sizeof(ItemPointerData) * (SPI_processed + 1));
-
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		site;
+		int			position = fleet_id_set_position(set, fleet_get_int64(row, 1, &isnull));
+
+		if (position >= 0)
+			seen[position] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (i = 0; i < set->count; i++)
+		if (!seen[i])
+			report_missing(what, set->sorted[i]);
+	pfree(seen);
+}
+
+/*
+ * Lock racks (level 3), ascending: the named ones (key is their bigint[],
+ * named the set, so that one deleted since it was seen is 23503), or the ones
+ * standing in some locked buildings (named NULL).
+ */
+FleetLockedRacks *
+fleet_lock_racks(FleetPlanId plan, Datum key, const FleetIdSet *named)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	FleetLockedRacks *racks = palloc(sizeof(FleetLockedRacks));
+
+	values[0] = key;
+	n = fleet_run(plan, values, NULL, 0);
+	racks->count = (int) n;
+	racks->ids = palloc(sizeof(int64) * (n + 1));
+	racks->sites = palloc(sizeof(FleetRef) * (n + 1));
+	racks->buildings = palloc(sizeof(FleetRef) * (n + 1));
+	racks->has_position = palloc(sizeof(bool) * (n + 1));
+	racks->aisle_index = palloc(sizeof(int32) * (n + 1));
+	racks->position_in_aisle = palloc(sizeof(int32) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		locked->ids[i] = DatumGetInt64(SPI_getbinval(row, tupdesc, 1, &isnull));
-		locked->identifiers[i] = TextDatumGetCString(SPI_getbinval(row, tupdesc, 2, &isnull));
-		site = SPI_getbinval(row, tupdesc, 3, &isnull);
-		locked->has_site[i] = !isnull;
-		locked->site_ids[i] = isnull ? 0 : DatumGetInt64(site);
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, tupdesc, 4, &isnull)),
+		racks->ids[i] = fleet_get_int64(i, 1, &isnull);
+		racks->sites[i] = fleet_get_ref(i, 2);
+		racks->buildings[i] = fleet_get_ref(i, 3);
+		racks->aisle_index[i] = fleet_get_int32(i, 4, &isnull);
+		racks->has_position[i] = !isnull;
+		racks->position_in_aisle[i] = fleet_get_int32(i, 5, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	if (named != NULL && racks->count < named->count)
+	{
+		int			j = 0;
+
+		/* The first named id that the lock did not return is gone. */
+		for (i = 0; i < (uint64) named->count; i++)
+		{
+			if (j < racks->count && racks->ids[j] == named->sorted[i])
+				j++;
+			else
+				report_missing("rack", named->sorted[i]);
+		}
+	}
+	return racks;
+}
+
+/*
+ * The devices of a cascade (level 4): found by the candidates statement
+ * under the containers' locks, then locked ascending. Which of them still
+ * belong to the containers once locked is for the caller to read
+ * (fleet_read_placement): one may have left meanwhile.
+ */
+FleetLockedDevices *
+fleet_lock_members(FleetPlanId candidates, Datum key)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	int64	   *ids;
+	FleetLockedDevices *locked = palloc(sizeof(FleetLockedDevices));
+
+	values[0] = key;
+	n = fleet_run(candidates, values, NULL, 0);
+	ids = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = fleet_get_int64(i, 1, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	values[0] = fleet_int64_array(ids, (int) n);
+	fleet_run(FLEET_PLAN_LOCK_MEMBERS_BY_ID, values, NULL, 0);
+	read_device_rows(locked);
+	return locked;
+}
+
+/* Store the rows of a device statement (id, identifier?, site, building, ctid?). */
+static void
+read_device_rows(FleetLockedDevices *locked)
+{
+	uint64		n = SPI_processed;
+	uint64		i;
+
+	locked->count = (int) n;
+	locked->ids = palloc(sizeof(int64) * (n + 1));
+	locked->identifiers = palloc(sizeof(char *) * (n + 1));
+	locked->sites = palloc(sizeof(FleetRef) * (n + 1));
+	locked->buildings = palloc(sizeof(FleetRef) * (n + 1));
+	locked->tids = palloc(sizeof(ItemPointerData) * (n + 1));
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		locked->ids[i] = fleet_get_int64(i, 1, &isnull);
+		locked->identifiers[i] =
+			TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											  2, &isnull));
+		locked->sites[i] = fleet_get_ref(i, 3);
+		locked->buildings[i] = fleet_get_ref(i, 4);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc,
+																	5, &isnull)),
 						&locked->tids[i]);
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * The named devices a caller can see, read without locking: for a caller who
+ * may not lock device rows (a rack-only caller of the rack move), whose
+ * rights must still choose the rows, and whose missing UPDATE right can be
+ * reported before waiting on anybody's lock.
+ */
+FleetSeenDevices *
+fleet_read_devices(const FleetIdList *ids)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	FleetSeenDevices *seen = palloc(sizeof(FleetSeenDevices));
+
+	values[0] = ids->sorted_array;
+	n = fleet_run(FLEET_PLAN_VISIBLE_DEVICES, values, NULL, 0);
+	seen->count = (int) n;
+	seen->ids = palloc(sizeof(int64) * (n + 1));
+	seen->sites = palloc(sizeof(FleetRef) * (n + 1));
+	seen->buildings = palloc(sizeof(FleetRef) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		seen->ids[i] = fleet_get_int64(i, 1, &isnull);
+		seen->sites[i] = fleet_get_ref(i, 2);
+		seen->buildings[i] = fleet_get_ref(i, 3);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return seen;
+}
+
+/*
+ * Lock the named devices (level 4), ascending by id, and return them.
+ *
+ * Normally the lock runs with the caller's rights, so row-level security
+ * decides which rows exist. A caller who may not lock device rows (seen is
+ * given) had them chosen with their rights by fleet_read_devices(); the lock
+ * of exactly those ids runs on the extension's authority.
+ */
+FleetLockedDevices *
+fleet_lock_devices(const FleetIdList *ids, const FleetSeenDevices *seen)
+{
+	Datum		values[1];
+	FleetLockedDevices *locked = palloc(sizeof(FleetLockedDevices));
+
+	if (seen == NULL)
+	{
+		values[0] = ids->sorted_array;
+		fleet_run(FLEET_PLAN_LOCK_DEVICES, values, NULL, 0);
+	}
+	else
+	{
+		values[0] = fleet_int64_array(seen->ids, seen->count);
+		fleet_run(FLEET_PLAN_LOCK_DEVICES_BY_ID, values, NULL, 0);
+	}
+	read_device_rows(locked);
 	return locked;
 }
 

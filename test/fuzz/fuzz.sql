@@ -532,7 +532,7 @@ BEGIN
     FOREACH x IN ARRAY distinct_ids LOOP
         id := (f.by_ident ->> x)::int;
         IF id IS NULL THEN
-            conflicts := conflicts || ROW(x, 'DEVICE_NOT_FOUND', NULL, NULL)::public.fleet_conflict;
+            conflicts := conflicts || ROW(x, 'DEVICE_NOT_FOUND', NULL, NULL, NULL)::public.fleet_conflict;
             has_residual := true;
             CONTINUE;
         END IF;
@@ -540,7 +540,7 @@ BEGIN
         rack := f.d_rack[id];
         IF rack IS NOT NULL AND f.r_site[rack] IS DISTINCT FROM c.target THEN
             conflicts := conflicts
-                || ROW(x, 'DEVICE_IN_RACK_AT_OTHER_SITE', f.r_site[rack], rack)::public.fleet_conflict;
+                || ROW(x, 'DEVICE_IN_RACK_AT_OTHER_SITE', f.r_site[rack], rack, NULL)::public.fleet_conflict;
             clear := clear || id;
         END IF;
     END LOOP;
@@ -654,13 +654,13 @@ BEGIN
     FOREACH x IN ARRAY distinct_ids LOOP
         id := (f.by_ident ->> x)::int;
         IF id IS NULL THEN
-            conflicts := conflicts || ROW(x, 'DEVICE_NOT_FOUND', NULL, NULL)::public.fleet_conflict;
+            conflicts := conflicts || ROW(x, 'DEVICE_NOT_FOUND', NULL, NULL, NULL)::public.fleet_conflict;
             has_residual := true;
             CONTINUE;
         END IF;
         found := found || id;
         IF c.target IS NOT NULL AND rack_site IS NULL AND f.d_site[id] IS NOT NULL THEN
-            conflicts := conflicts || ROW(x, 'DEVICE_LOSES_SITE', NULL, c.target)::public.fleet_conflict;
+            conflicts := conflicts || ROW(x, 'DEVICE_LOSES_SITE', NULL, c.target, NULL)::public.fleet_conflict;
             loses := loses + 1;
         END IF;
     END LOOP;
@@ -793,6 +793,8 @@ CREATE FUNCTION fleet_fuzz.run_call(c fleet_fuzz.call,
                                     OUT state text, OUT message text,
                                     OUT result public.fleet_conflict[])
     LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    detail text;
 BEGIN
     BEGIN
         PERFORM pg_catalog.set_config('fleet_sites.actor', coalesce(c.actor, ''), true);
@@ -800,29 +802,29 @@ BEGIN
             EXECUTE format('SET LOCAL ROLE %I', c.role);
         END IF;
         IF c.op = 'site' AND c.two_arg THEN
-            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id, r.conflicting_building_id)
                                       ::public.fleet_conflict ORDER BY r.n), '{}')
               INTO result
               FROM public.fleet_assign_devices_to_site(c.ids, c.target)
-                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, n);
         ELSIF c.op = 'site' THEN
-            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id, r.conflicting_building_id)
                                       ::public.fleet_conflict ORDER BY r.n), '{}')
               INTO result
               FROM public.fleet_assign_devices_to_site(c.ids, c.target, c.force)
-                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, n);
         ELSIF c.op = 'rack' AND c.two_arg THEN
-            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id, r.conflicting_building_id)
                                       ::public.fleet_conflict ORDER BY r.n), '{}')
               INTO result
               FROM public.fleet_assign_devices_to_rack(c.ids, c.target)
-                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, n);
         ELSIF c.op = 'rack' THEN
-            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id)
+            SELECT coalesce(array_agg(ROW(r.device_identifier, r.reason, r.conflicting_site_id, r.rack_id, r.conflicting_building_id)
                                       ::public.fleet_conflict ORDER BY r.n), '{}')
               INTO result
               FROM public.fleet_assign_devices_to_rack(c.ids, c.target, c.force)
-                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, n);
+                   WITH ORDINALITY AS r(device_identifier, reason, conflicting_site_id, rack_id, conflicting_building_id, n);
         ELSE
             RAISE EXCEPTION 'fleet_fuzz: unknown op %', c.op;
         END IF;
@@ -830,7 +832,13 @@ BEGIN
             RESET ROLE;
         END IF;
     EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
+        -- A 42501 names the table in its message and the privilege in its
+        -- detail; the model checks both, so they travel together.
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                                detail = PG_EXCEPTION_DETAIL;
+        IF detail <> '' THEN
+            message := message || ' (' || detail || ')';
+        END IF;
         result := NULL;
     END;
 END $$;
@@ -1147,7 +1155,7 @@ BEGIN
         EXECUTE format('GRANT SELECT ON public.fleet_site, public.fleet_rack, public.fleet_device,'
                        ' public.fleet_rack_membership, public.fleet_rack_slot TO %I', r);
         EXECUTE format('GRANT EXECUTE ON FUNCTION public.fleet_assign_devices_to_site(text[], bigint, boolean) TO %I', r);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION public.fleet_assign_devices_to_rack(text[], bigint, boolean) TO %I', r);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION public.fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[]) TO %I', r);
     END LOOP;
     EXECUTE format('GRANT UPDATE ON public.fleet_device TO %I, %I', roles[2], roles[4]);
     EXECUTE format('GRANT INSERT, DELETE ON public.fleet_rack_membership TO %I, %I', roles[3], roles[4]);

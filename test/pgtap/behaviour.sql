@@ -73,12 +73,12 @@ CREATE OPERATOR shadow.= (LEFTARG = text, RIGHTARG = text, FUNCTION = shadow.alw
 SELECT pg_temp.mark();
 
 SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['ghost', 'loose-u'], 3),
-          '(ghost,DEVICE_NOT_FOUND,,)',
+          '(ghost,DEVICE_NOT_FOUND,,,)',
           'shadow tables on the search_path are not read (ghost is not found, loose-u has no rack)');
 SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['loose-u'], 999), 'ERROR 23503',
           'a target that exists only in a shadow fleet_site is missing');
 SELECT is(pg_temp.call_with_path('shadow, pg_catalog, public', ARRAY['nope'], 1),
-          '(nope,DEVICE_NOT_FOUND,,)',
+          '(nope,DEVICE_NOT_FOUND,,,)',
           'a shadow text = operator ahead of pg_catalog is not used');
 SELECT is(pg_temp.snap(), pg_temp.marked(), 'nothing written by the calls above');
 SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['loose-u'], 3), 'no rows',
@@ -108,7 +108,7 @@ SELECT is(pg_temp.place('n1'), 'site 1, rack 10, slot 0,0', '... it keeps its ra
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['s1'], 1)$$,
-                  $$VALUES ('s1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 2::bigint, 20::bigint)$$,
+                  $$VALUES ('s1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 2::bigint, 20::bigint, NULL::bigint)$$,
                   'device in a rack at another site: conflict naming that site and rack');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 
@@ -122,7 +122,7 @@ SELECT is(pg_temp.place('s2'), 'site 2, rack 20, slot none', '... its rack-mate 
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['x1'], 1)$$,
-                  $$VALUES ('x1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint)$$,
+                  $$VALUES ('x1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint, NULL::bigint)$$,
                   'device in a site-less rack to a site: conflict with no site and that rack');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 SELECT is_empty($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['x1'], 1, true)$$,
@@ -134,13 +134,13 @@ SELECT is(pg_temp.place('x2'), 'site Unassigned, rack 30, slot none', '... its r
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['nope'], 1)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'unknown identifier: DEVICE_NOT_FOUND');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['nope'], 1, true)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'unknown identifier under force: DEVICE_NOT_FOUND');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['N1'], 1)$$,
-                  $$VALUES ('N1'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('N1'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'identifiers match exactly (N1 is not n1)');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 
@@ -158,7 +158,7 @@ SELECT is(pg_temp.place('loose-n'), 'site Unassigned, rack none, slot none', '..
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['n1'], NULL)$$,
-                  $$VALUES ('n1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 1::bigint, 10::bigint)$$,
+                  $$VALUES ('n1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 1::bigint, 10::bigint, NULL::bigint)$$,
                   'device in a rack at a site to Unassigned: conflict naming that site and rack');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 SELECT is_empty($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['n1', 's1'], NULL, true)$$,
@@ -183,7 +183,7 @@ SELECT ok(NOT (SELECT metadata FROM pg_temp.audit()) ?| ARRAY['force_cleared_rac
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['nope'], NULL, true)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'unknown identifier to Unassigned under force: DEVICE_NOT_FOUND');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 
@@ -211,26 +211,26 @@ SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq(
     $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['x1', 'nope', 's1', 'Nope', 'é-dev', '_u', 'n1', 'loose-u'], 3)$$,
-    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint),
-             ('_u', 'DEVICE_NOT_FOUND', NULL, NULL),
-             ('n1', 'DEVICE_IN_RACK_AT_OTHER_SITE', 1, 10),
-             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL),
-             ('s1', 'DEVICE_IN_RACK_AT_OTHER_SITE', 2, 20),
-             ('x1', 'DEVICE_IN_RACK_AT_OTHER_SITE', NULL, 30),
-             ('é-dev', 'DEVICE_NOT_FOUND', NULL, NULL)$$,
+    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint),
+             ('_u', 'DEVICE_NOT_FOUND', NULL, NULL, NULL),
+             ('n1', 'DEVICE_IN_RACK_AT_OTHER_SITE', 1, 10, NULL),
+             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL, NULL),
+             ('s1', 'DEVICE_IN_RACK_AT_OTHER_SITE', 2, 20, NULL),
+             ('x1', 'DEVICE_IN_RACK_AT_OTHER_SITE', NULL, 30, NULL),
+             ('é-dev', 'DEVICE_NOT_FOUND', NULL, NULL, NULL)$$,
     'all conflicts, sorted by identifier in byte order');
 SELECT results_eq(
     $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['x1', 'nope', 's1', 'Nope', 'é-dev', '_u', 'n1', 'loose-u'], 3, true)$$,
-    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint),
-             ('_u', 'DEVICE_NOT_FOUND', NULL, NULL),
-             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL),
-             ('é-dev', 'DEVICE_NOT_FOUND', NULL, NULL)$$,
+    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint),
+             ('_u', 'DEVICE_NOT_FOUND', NULL, NULL, NULL),
+             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL, NULL),
+             ('é-dev', 'DEVICE_NOT_FOUND', NULL, NULL, NULL)$$,
     'force with residual conflicts: only the residual ones, in byte order');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written: no membership deleted');
 
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['nope', 'x1', 'nope'], 3)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint),
-                           ('x1', 'DEVICE_IN_RACK_AT_OTHER_SITE', NULL, 30)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint),
+                           ('x1', 'DEVICE_IN_RACK_AT_OTHER_SITE', NULL, 30, NULL)$$,
                   'a duplicated identifier is one conflict');
 
 -- Only clearable conflicts: exactly the conflicting memberships go.
@@ -393,7 +393,7 @@ SELECT results_eq($$SELECT count(*) FROM fleet_assign_devices_to_site(
                   $$VALUES (10000::bigint)$$,
                   '10,001 ids of which 10,000 distinct are accepted');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY[repeat('z', 256)], 1)$$,
-                  $$SELECT repeat('z', 256), 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint$$,
+                  $$SELECT repeat('z', 256), 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint$$,
                   'an unknown identifier of 256 characters is a conflict, not an error');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 INSERT INTO fleet_device (id, identifier) VALUES (50, repeat('é', 256));
@@ -409,7 +409,7 @@ SELECT results_eq($$SELECT pg_temp.place('loose-u'), metadata -> 'device_identif
                   $$VALUES ('site 2, rack none, slot none', '["loose-u", "s2"]'::jsonb)$$,
                   '... every element is used, in order');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site('[0:1]={nope,loose-u}', 1)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'ids subscripted 0..1: the element at 0 is read');
 
 -------------------------------------------------------------------------------
@@ -418,7 +418,7 @@ SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site('[0:1]={nope,loos
 
 SELECT pg_temp.reset();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['s1'], 1)$$,
-                  $$VALUES ('s1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 2::bigint, 20::bigint)$$,
+                  $$VALUES ('s1'::text, 'DEVICE_IN_RACK_AT_OTHER_SITE'::fleet_conflict_reason, 2::bigint, 20::bigint, NULL::bigint)$$,
                   'force_clear defaults to false');
 SELECT is_empty($$SELECT * FROM fleet_assign_devices_to_site(force_clear => true, target => 1, ids => ARRAY['s1'])$$,
                 'named arguments ids, target, force_clear');

@@ -38,7 +38,7 @@ GRANT SELECT ON fleet_site, fleet_rack, fleet_device, fleet_rack_membership, fle
        fleet_test_ins, fleet_test_del;
 GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_site(text[], bigint, boolean)
     TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group;
-GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_rack(text[], bigint, boolean)
+GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[])
     TO fleet_test_none, fleet_test_site, fleet_test_rack, fleet_test_both, fleet_test_group,
        fleet_test_ins, fleet_test_del;
 GRANT UPDATE ON fleet_device TO fleet_test_site, fleet_test_both, fleet_test_group;
@@ -60,16 +60,19 @@ CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
     INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (20, 3, 0, 0);
 $$;
 
--- Run a statement as role r: 'ok' or 'ERROR <sqlstate>: <message>'.
+-- Run a statement as role r: 'ok' or 'ERROR <sqlstate>: <message> (<detail>)'.
+-- The message names the table; the detail names the privilege and the right.
 CREATE FUNCTION pg_temp.exec_as(r name, statement text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     result text := 'ok';
+    detail text;
 BEGIN
     EXECUTE format('SET LOCAL ROLE %I', r);
     BEGIN
         EXECUTE statement;
     EXCEPTION WHEN OTHERS THEN
-        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+        result := 'ERROR ' || SQLSTATE || ': ' || SQLERRM || ' (' || detail || ')';
     END;
     RESET ROLE;
     RETURN result;
@@ -124,7 +127,7 @@ SELECT results_eq($$SELECT actor, event_type, site_id FROM fleet_activity$$,
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT is(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['r2'], 1)$$),
-          '(r2,DEVICE_IN_RACK_AT_OTHER_SITE,2,20)', 'site right, no force, conflict: the conflict is returned');
+          '(r2,DEVICE_IN_RACK_AT_OTHER_SITE,2,20,)', 'site right, no force, conflict: the conflict is returned');
 SELECT matches(pg_temp.as_role('fleet_test_site', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2, true)$$),
                '^ERROR 42501: .*DELETE.*fleet_rack_membership',
                'site right, force without any conflict: 42501 naming DELETE on fleet_rack_membership');
@@ -153,7 +156,7 @@ SELECT results_eq($$SELECT actor, description FROM fleet_activity$$,
 SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free'], 2, true)$$),
           'no rows', 'both rights, force without a conflict: applies');
 SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['free', 'r1'], NULL)$$),
-          '(r1,DEVICE_IN_RACK_AT_OTHER_SITE,1,10)', 'both rights, no force, conflict: the conflict is returned');
+          '(r1,DEVICE_IN_RACK_AT_OTHER_SITE,1,10,)', 'both rights, no force, conflict: the conflict is returned');
 
 -------------------------------------------------------------------------------
 -- Rights through membership, and current_user rather than session_user
@@ -251,9 +254,9 @@ SELECT matches(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_d
                'rack right only, forced into a site-less rack (the device would lose its site): 42501');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written: r1 keeps rack 10, r2 its rack and slot');
 SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free'], 30)$$),
-          '(free,DEVICE_LOSES_SITE,,30)', 'rack right only, unforced into a site-less rack: the conflict is returned');
+          '(free,DEVICE_LOSES_SITE,,30,)', 'rack right only, unforced into a site-less rack: the conflict is returned');
 SELECT is(pg_temp.as_role('fleet_test_rack', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['nope', 'free'], 20)$$),
-          '(nope,DEVICE_NOT_FOUND,,)', 'rack right only, an unknown device: the conflict is returned');
+          '(nope,DEVICE_NOT_FOUND,,,)', 'rack right only, an unknown device: the conflict is returned');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... nothing written');
 
 SELECT is(pg_temp.as_role('fleet_test_both', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['free', 'r2'], 20)$$),

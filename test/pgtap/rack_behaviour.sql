@@ -82,7 +82,7 @@ INSERT INTO shadow.fleet_device VALUES (2, 'ghost', NULL, NULL);
 SELECT pg_temp.mark();
 SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['loose-u'], 999), 'ERROR 23503',
           'a target that exists only in a shadow fleet_rack is missing');
-SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['ghost'], 10), '(ghost,DEVICE_NOT_FOUND,,)',
+SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['ghost'], 10), '(ghost,DEVICE_NOT_FOUND,,,)',
           'a shadow fleet_device on the search_path is not read');
 SELECT is(pg_temp.snap(), pg_temp.marked(), 'nothing written by the calls above');
 SELECT is(pg_temp.call_with_path('shadow, public', ARRAY['loose-u'], 10), 'no rows',
@@ -177,7 +177,7 @@ SELECT is(pg_temp.place('n2'), 'site 1, rack none, slot none', '... n2 leaves ra
 
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['s2', 'nope'], NULL, true)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'NULL target with an unknown identifier, under force: DEVICE_NOT_FOUND');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written (s2 stays in rack 20)');
 
@@ -188,13 +188,13 @@ SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written (s2 stays i
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['nope', 'loose-u'], 10)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'unknown identifier: DEVICE_NOT_FOUND with no site and no rack');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['nope', 'loose-u'], 10, true)$$,
-                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   '... also under force');
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['N1'], 10)$$,
-                  $$VALUES ('N1'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint)$$,
+                  $$VALUES ('N1'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint)$$,
                   'identifiers match exactly (N1 is not n1)');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written');
 
@@ -206,9 +206,9 @@ SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq(
     $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['s1', 'loose-u', 'x2', 'n1', 'loose-n'], 30)$$,
-    $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint),
-             ('n1', 'DEVICE_LOSES_SITE', NULL, 30),
-             ('s1', 'DEVICE_LOSES_SITE', NULL, 30)$$,
+    $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint, NULL::bigint),
+             ('n1', 'DEVICE_LOSES_SITE', NULL, 30, NULL),
+             ('s1', 'DEVICE_LOSES_SITE', NULL, 30, NULL)$$,
     'site-less target: DEVICE_LOSES_SITE for each device with a site (no conflicting site, rack = target), byte order');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written (not even loose-u or x2)');
 
@@ -237,15 +237,15 @@ SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq(
     $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['s1', 'nope', 'loose-n', 'Nope'], 30)$$,
-    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint),
-             ('loose-n', 'DEVICE_LOSES_SITE', NULL, 30),
-             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL),
-             ('s1', 'DEVICE_LOSES_SITE', NULL, 30)$$,
+    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint),
+             ('loose-n', 'DEVICE_LOSES_SITE', NULL, 30, NULL),
+             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL, NULL),
+             ('s1', 'DEVICE_LOSES_SITE', NULL, 30, NULL)$$,
     'without force: every conflict, in byte order');
 SELECT results_eq(
     $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['s1', 'nope', 'loose-n', 'Nope'], 30, true)$$,
-    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint),
-             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL)$$,
+    $$VALUES ('Nope'::text, 'DEVICE_NOT_FOUND'::fleet_conflict_reason, NULL::bigint, NULL::bigint, NULL::bigint),
+             ('nope', 'DEVICE_NOT_FOUND', NULL, NULL, NULL)$$,
     'force with residual conflicts: only the residual ones');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... and nothing written: s1 keeps rack 20 and its slot, nobody loses a site');
 
@@ -290,7 +290,7 @@ SELECT is((SELECT count(*) FROM fleet_rack_membership WHERE rack_id = 20), 4::bi
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['loose-u', 'loose-n'], 31)$$,
-                  $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 31::bigint)$$,
+                  $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 31::bigint, NULL::bigint)$$,
                   'two devices into a 1 x 1 site-less rack, one with a site: the conflict, not 23514');
 SELECT throws_ok($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['loose-u', 'loose-n'], 31, true)$$, '23514', NULL,
                  '... forced past the conflict, the capacity still applies: 23514');
@@ -441,7 +441,7 @@ SELECT results_eq($$SELECT pg_temp.place('loose-u'), metadata -> 'device_identif
 
 SELECT pg_temp.reset();
 SELECT results_eq($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['loose-n'], 30)$$,
-                  $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint)$$,
+                  $$VALUES ('loose-n'::text, 'DEVICE_LOSES_SITE'::fleet_conflict_reason, NULL::bigint, 30::bigint, NULL::bigint)$$,
                   'force_clear defaults to false');
 SELECT is_empty($$SELECT * FROM fleet_assign_devices_to_rack(force_clear => true, target_rack => 30, ids => ARRAY['loose-n'])$$,
                 'named arguments ids, target_rack, force_clear');

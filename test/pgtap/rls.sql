@@ -35,7 +35,7 @@ GRANT UPDATE ON fleet_device TO fleet_test_tenant, fleet_test_reader;
 GRANT INSERT, DELETE ON fleet_rack_membership TO fleet_test_tenant, fleet_test_reader, fleet_test_racker;
 GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_site(text[], bigint, boolean)
     TO fleet_test_tenant, fleet_test_reader;
-GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_rack(text[], bigint, boolean)
+GRANT EXECUTE ON FUNCTION fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[])
     TO fleet_test_tenant, fleet_test_reader, fleet_test_racker;
 
 ALTER TABLE fleet_device ENABLE ROW LEVEL SECURITY;
@@ -105,15 +105,15 @@ SELECT ok(NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'fl
 
 SELECT pg_temp.mark();
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], 1)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', 'an invisible device is DEVICE_NOT_FOUND (not a rack conflict)');
+          '(b-1,DEVICE_NOT_FOUND,,,)', 'an invisible device is DEVICE_NOT_FOUND (not a rack conflict)');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], 1, true)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', '... also under force');
+          '(b-1,DEVICE_NOT_FOUND,,,)', '... also under force');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['b-1'], NULL, true)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', '... also to Unassigned');
+          '(b-1,DEVICE_NOT_FOUND,,,)', '... also to Unassigned');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-2', 'b-1'], 2)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', 'a visible and an invisible device: only the invisible one is reported');
+          '(b-1,DEVICE_NOT_FOUND,,,)', 'a visible and an invisible device: only the invisible one is reported');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['a-1', 'b-2'], 1, true)$$),
-          '(b-2,DEVICE_NOT_FOUND,,)', 'force with a clearable visible device and an invisible one: only the residual');
+          '(b-2,DEVICE_NOT_FOUND,,,)', 'force with a clearable visible device and an invisible one: only the residual');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... none of these calls wrote anything');
 SELECT is(pg_temp.place('b-1'), 'site 2, rack 20, slot 0,0', 'b-1 keeps its site, membership and slot');
 SELECT is(pg_temp.place('a-1'), 'site 2, rack 10, slot 0,0', 'a-1 keeps its membership (no half-applied force)');
@@ -161,20 +161,20 @@ SELECT is(pg_temp.violations(), 'none', '... the placement invariant holds');
 SELECT pg_temp.reset();
 SELECT pg_temp.mark();
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['b-1'], 40)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', 'rack move: an invisible device is DEVICE_NOT_FOUND');
+          '(b-1,DEVICE_NOT_FOUND,,,)', 'rack move: an invisible device is DEVICE_NOT_FOUND');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['b-1'], 30, true)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', '... also under force');
+          '(b-1,DEVICE_NOT_FOUND,,,)', '... also under force');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['b-1'], NULL)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', '... also for a removal from racks');
+          '(b-1,DEVICE_NOT_FOUND,,,)', '... also for a removal from racks');
 SELECT is(pg_temp.as_role('fleet_test_tenant', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['a-2', 'b-2'], 30)$$),
-          '(b-2,DEVICE_NOT_FOUND,,)', 'a visible and an invisible device: only the invisible one is reported');
+          '(b-2,DEVICE_NOT_FOUND,,,)', 'a visible and an invisible device: only the invisible one is reported');
 SELECT is(pg_temp.as_role('fleet_test_racker', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['b-2'], 40)$$),
-          '(b-2,DEVICE_NOT_FOUND,,)',
+          '(b-2,DEVICE_NOT_FOUND,,,)',
           'rack-only caller: an invisible device is DEVICE_NOT_FOUND (even where no site would change)');
 SELECT is(pg_temp.as_role('fleet_test_racker', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['b-1'], NULL)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', 'rack-only caller: ... also for a removal from racks');
+          '(b-1,DEVICE_NOT_FOUND,,,)', 'rack-only caller: ... also for a removal from racks');
 SELECT is(pg_temp.as_role('fleet_test_racker', $$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['a-2', 'b-1'], 30, true)$$),
-          '(b-1,DEVICE_NOT_FOUND,,)', 'rack-only caller: ... and a batch with one is not applied');
+          '(b-1,DEVICE_NOT_FOUND,,,)', 'rack-only caller: ... and a batch with one is not applied');
 SELECT is(pg_temp.snap(), pg_temp.marked(), '... none of these calls wrote anything');
 SELECT results_eq($$SELECT pg_temp.place('b-1'), pg_temp.place('b-2')$$,
                   $$VALUES ('site 2, rack 20, slot 0,0', 'site 2, rack 10, slot 0,1')$$,

@@ -12,7 +12,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
 
-SELECT plan(134);
+SELECT plan(136);
 
 -- Helpers (pg_temp: gone with the session, and the ROLLBACK drops them anyway).
 
@@ -256,16 +256,18 @@ SELECT ok(pg_temp.has_leading_index('fleet_rack_slot', 'rack_id'), 'fleet_rack_s
 
 SELECT has_enum('fleet_conflict_reason');
 SELECT enum_has_labels('fleet_conflict_reason',
-                       ARRAY['DEVICE_NOT_FOUND', 'DEVICE_IN_RACK_AT_OTHER_SITE', 'DEVICE_LOSES_SITE'],
-                       'fleet_conflict_reason has the three labels, in order');
+                       ARRAY['DEVICE_NOT_FOUND', 'DEVICE_IN_RACK_AT_OTHER_SITE', 'DEVICE_LOSES_SITE',
+                             'DEVICE_IN_RACK_AT_OTHER_BUILDING'],
+                       'fleet_conflict_reason has the four labels, in order (1.1 appended the last)');
 SELECT has_composite('fleet_conflict');
 SELECT results_eq(
     $$SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
        WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'fleet_conflict'::regtype)
          AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum$$,
     $$VALUES ('device_identifier'::name, 'text'), ('reason', 'fleet_conflict_reason'),
-             ('conflicting_site_id', 'bigint'), ('rack_id', 'bigint')$$,
-    'fleet_conflict has exactly the four attributes, in order, with their types');
+             ('conflicting_site_id', 'bigint'), ('rack_id', 'bigint'),
+             ('conflicting_building_id', 'bigint')$$,
+    'fleet_conflict has exactly the five attributes, in order, with their types (1.1 appended the last)');
 
 -------------------------------------------------------------------------------
 -- Functions
@@ -287,23 +289,23 @@ SELECT is((SELECT proparallel::text FROM pg_proc
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE proname = 'fleet_assign_devices_to_site'), 1,
           'fleet_assign_devices_to_site has exactly one signature');
 
-SELECT has_function('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean']);
-SELECT is(pg_get_function_arguments('fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
-          'ids text[], target_rack bigint, force_clear boolean DEFAULT false',
-          'fleet_assign_devices_to_rack argument names, order and default');
-SELECT function_returns('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'], 'setof fleet_conflict');
-SELECT volatility_is('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'], 'volatile');
-SELECT isnt_definer('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'],
+SELECT has_function('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean', 'integer[]', 'integer[]']);
+SELECT is(pg_get_function_arguments('fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[])'::regprocedure),
+          'ids text[], target_rack bigint, force_clear boolean DEFAULT false, row_indexes integer[] DEFAULT NULL::integer[], column_indexes integer[] DEFAULT NULL::integer[]',
+          'fleet_assign_devices_to_rack argument names, order and defaults');
+SELECT function_returns('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean', 'integer[]', 'integer[]'], 'setof fleet_conflict');
+SELECT volatility_is('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean', 'integer[]', 'integer[]'], 'volatile');
+SELECT isnt_definer('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean', 'integer[]', 'integer[]'],
                     'fleet_assign_devices_to_rack is SECURITY INVOKER');
-SELECT isnt_strict('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean'],
+SELECT isnt_strict('fleet_assign_devices_to_rack', ARRAY['text[]', 'bigint', 'boolean', 'integer[]', 'integer[]'],
                    'fleet_assign_devices_to_rack is not STRICT (NULL arguments raise errors)');
 SELECT is((SELECT proparallel::text FROM pg_proc
-            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
+            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[])'::regprocedure),
           'u', 'fleet_assign_devices_to_rack is PARALLEL UNSAFE (it writes)');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE proname = 'fleet_assign_devices_to_rack'), 1,
           'fleet_assign_devices_to_rack has exactly one signature');
 SELECT is((SELECT proconfig FROM pg_proc
-            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean)'::regprocedure),
+            WHERE oid = 'fleet_assign_devices_to_rack(text[], bigint, boolean, integer[], integer[])'::regprocedure),
           ARRAY['search_path=pg_catalog, pg_temp'],
           'fleet_assign_devices_to_rack runs with search_path pinned to pg_catalog, pg_temp');
 
@@ -317,8 +319,10 @@ SELECT results_eq(
        WHERE a.attrelid = 'fleet_placement_violation'::regclass AND a.attnum > 0 AND NOT a.attisdropped
        ORDER BY a.attnum$$,
     $$VALUES ('device_id'::name, 'bigint'), ('device_identifier', 'text'), ('device_site_id', 'bigint'),
-             ('rack_id', 'bigint'), ('rack_site_id', 'bigint')$$,
-    'fleet_placement_violation has exactly its five columns, in order, with their types');
+             ('rack_id', 'bigint'), ('rack_site_id', 'bigint'), ('rule', 'integer'),
+             ('device_building_id', 'bigint'), ('rack_building_id', 'bigint'),
+             ('building_site_id', 'bigint')$$,
+    'fleet_placement_violation has its 1.0 columns first, then rule and the building columns');
 SELECT ok((SELECT 'security_invoker=true' = ANY (reloptions) FROM pg_class
             WHERE oid = 'fleet_placement_violation'::regclass),
           'fleet_placement_violation is security_invoker = true');
@@ -338,9 +342,10 @@ INSERT INTO fleet_device (id, identifier, site_id) VALUES (141, 'ok-141', 101), 
                                                           (151, 'ok-151', NULL), (152, 'bad-152', 101);
 INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (140, 141), (140, 142), (150, 151), (150, 152);
 SELECT results_eq(
-    $$SELECT * FROM fleet_placement_violation ORDER BY device_id$$,
-    $$VALUES (142::bigint, 'bad-142'::text, NULL::bigint, 140::bigint, 101::bigint),
-             (152, 'bad-152', 101, 150, NULL)$$,
+    $$SELECT device_id, device_identifier, device_site_id, rack_id, rack_site_id, rule
+        FROM fleet_placement_violation ORDER BY device_id$$,
+    $$VALUES (142::bigint, 'bad-142'::text, NULL::bigint, 140::bigint, 101::bigint, 1),
+             (152, 'bad-152', 101, 150, NULL, 1)$$,
     'fleet_placement_violation lists exactly the racked devices whose site differs from their rack''s (NULL-aware)');
 
 -- security_invoker, on rows: a role granted SELECT on the view but not on
@@ -356,27 +361,31 @@ RESET ROLE;
 -- The site-delete lock trigger
 -------------------------------------------------------------------------------
 
-SELECT has_trigger('fleet_site', 'fleet_site_lock_placements');
-SELECT trigger_is('fleet_site', 'fleet_site_lock_placements', 'fleet_site_lock_placements');
+SELECT has_trigger('fleet_site', 'fleet_site_before_delete');
+SELECT trigger_is('fleet_site', 'fleet_site_before_delete', 'fleet_site_before_delete');
 -- tgtype bits: ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32.
 SELECT results_eq(
     $$SELECT tgtype::int, tgenabled::text FROM pg_trigger
-       WHERE tgrelid = 'fleet_site'::regclass AND tgname = 'fleet_site_lock_placements'$$,
+       WHERE tgrelid = 'fleet_site'::regclass AND tgname = 'fleet_site_before_delete'$$,
     $$VALUES (1 | 2 | 8, 'O')$$,
-    'fleet_site_lock_placements is a BEFORE DELETE FOR EACH ROW trigger, enabled');
-SELECT function_returns('fleet_site_lock_placements', ARRAY[]::text[], 'trigger');
-SELECT is_definer('fleet_site_lock_placements', ARRAY[]::text[],
-                  'fleet_site_lock_placements is SECURITY DEFINER');
-SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fleet_site_lock_placements()'::regprocedure),
+    'fleet_site_before_delete is a BEFORE DELETE FOR EACH ROW trigger, enabled');
+SELECT function_returns('fleet_site_before_delete', ARRAY[]::text[], 'trigger');
+SELECT function_lang_is('fleet_site_before_delete', ARRAY[]::text[], 'c',
+                        'fleet_site_before_delete is C: it finds the schema by oid, never by name');
+SELECT isnt_definer('fleet_site_before_delete', ARRAY[]::text[],
+                    'fleet_site_before_delete is not SECURITY DEFINER (it switches authority in C, for its own statements only)');
+SELECT hasnt_function('fleet_site_lock_placements', ARRAY[]::text[],
+                      'the 1.0 SECURITY DEFINER trigger function is gone');
+SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fleet_site_before_delete()'::regprocedure),
           ARRAY['search_path=pg_catalog, pg_temp'],
-          'fleet_site_lock_placements runs with search_path pinned to pg_catalog, pg_temp');
+          'fleet_site_before_delete runs with search_path pinned to pg_catalog, pg_temp');
 SELECT is_empty($$
     SELECT a.privilege_type FROM pg_proc p
       CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-     WHERE p.oid = 'fleet_site_lock_placements()'::regprocedure AND a.grantee = 0$$,
-    'fleet_site_lock_placements grants nothing to PUBLIC');
-SELECT ok(NOT has_function_privilege('public', 'fleet_site_lock_placements()', 'EXECUTE'),
-          'PUBLIC may not execute fleet_site_lock_placements');
+     WHERE p.oid = 'fleet_site_before_delete()'::regprocedure AND a.grantee = 0$$,
+    'fleet_site_before_delete grants nothing to PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'fleet_site_before_delete()', 'EXECUTE'),
+          'PUBLIC may not execute fleet_site_before_delete');
 
 -------------------------------------------------------------------------------
 -- The extension
