@@ -367,8 +367,8 @@ fleet_assign_racks_to_building(PG_FUNCTION_ARGS)
 
 	/*
 	 * Members of the racks that change site or building take the rack's new
-	 * place: into the building and onto its site, or out of any building
-	 * with their site kept.
+	 * place: into the building and onto its site, or out of any building with
+	 * their site kept.
 	 */
 	write.set_site = target.is_set;
 	write.site = building.site;

@@ -637,7 +637,10 @@ read_foreign(const char *mine, ForeignRows *foreign)
 		bool		isnull;
 		SavedRow   *row;
 
-		/* A row for a table we do not keep is left alone, and so never applied. */
+		/*
+		 * A row for a table we do not keep is left alone, and so never
+		 * applied.
+		 */
 		if (k < 0 || !kept_table_exists(kept_tables[k]))
 			continue;
 		row = &foreign->rows[k];
@@ -1173,8 +1176,9 @@ apply_stand_in(void *arg)
 	TableWork  *table = work->table;
 	const char *command = work->saved.command;
 	bool		has_using = strcmp(command, "INSERT") != 0;
-	bool		has_check = strcmp(command, "ALL") == 0 || strcmp(command, "INSERT") == 0 ||
-		strcmp(command, "UPDATE") == 0;
+	bool		has_check = (strcmp(command, "ALL") == 0 ||
+							 strcmp(command, "INSERT") == 0 ||
+							 strcmp(command, "UPDATE") == 0);
 
 	if (OidIsValid(policy_on(table->relid, work->saved.name)))
 		run_ddl(psprintf("DROP POLICY %s ON %s", quote_identifier(work->saved.name),
@@ -1285,7 +1289,10 @@ apply_restored(const Reporter *reporter)
 			continue;
 		}
 
-		/* The switches first: with RLS on, a missing permissive policy denies. */
+		/*
+		 * The switches first: with RLS on, a missing permissive policy
+		 * denies.
+		 */
 		error = in_subtransaction(apply_switches, &table);
 		if (error != NULL)
 		{
@@ -1311,7 +1318,10 @@ apply_restored(const Reporter *reporter)
 
 		if (whole)
 		{
-			/* Applied whole, with any policy made since: saved here from now on. */
+			/*
+			 * Applied whole, with any policy made since: saved here from now
+			 * on.
+			 */
 			read_live(table.relid, &live);
 			write_saved(fleet_relation_name(rel), &live, policies_jsonb(&live), mine, user);
 		}

@@ -50,11 +50,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS] = {
 		/*
-		 * NO KEY UPDATE: moves of buildings into one site take turns, so
-		 * that each checks the names the others committed (two of them
-		 * writing the unique key (site_id, name) at once could wait on each
-		 * other's new index entries). Fills of the site (KEY SHARE) are not
-		 * blocked.
+		 * NO KEY UPDATE: moves of buildings into one site take turns, so that
+		 * each checks the names the others committed (two of them writing the
+		 * unique key (site_id, name) at once could wait on each other's new
+		 * index entries). Fills of the site (KEY SHARE) are not blocked.
 		 */
 		"lock site",
 		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR NO KEY UPDATE",
@@ -87,7 +86,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, true, CALLER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_LOCK_BUILDINGS] = {
-		/* FOR UPDATE: moving a building changes its unique key (site_id, name). */
+		/*
+		 * FOR UPDATE: moving a building changes its unique key (site_id,
+		 * name).
+		 */
 		"lock buildings",
 		"SELECT id, site_id, name FROM %s.fleet_building WHERE id = ANY ($1)"
 		" ORDER BY id FOR UPDATE",
@@ -151,7 +153,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 
 	/* ---- level 4: devices ---- */
 	[FLEET_PLAN_LOCK_DEVICES] = {
-		/* LockRows sits above the sort: rows are locked in ascending id order. */
+		/*
+		 * LockRows sits above the sort: rows are locked in ascending id
+		 * order.
+		 */
 		"lock devices",
 		"SELECT id, identifier, site_id, building_id, ctid FROM %s.fleet_device"
 		" WHERE identifier = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
@@ -183,10 +188,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_LOCK_MEMBERS_BY_ID] = {
 		/*
-		 * A cascade's devices, found under the container's lock with a current
-		 * snapshot: locked with one too, so that under REPEATABLE READ a member
-		 * the transaction cannot see is locked (and its write fails with 40001)
-		 * rather than skipped.
+		 * A cascade's devices, found under the container's lock with a
+		 * current snapshot: locked with one too, so that under REPEATABLE
+		 * READ a member the transaction cannot see is locked (and its write
+		 * fails with 40001) rather than skipped.
 		 */
 		"lock devices",
 		"SELECT id, identifier, site_id, building_id, ctid FROM %s.fleet_device"
@@ -206,8 +211,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_PLACEMENT] = {
 		/*
 		 * For each locked device that is racked or in a building: its rack,
-		 * that rack's site and building, and its own building's site. $2 holds
-		 * each device's building_id as locked, in the order of $1.
+		 * that rack's site and building, and its own building's site. $2
+		 * holds each device's building_id as locked, in the order of $1.
 		 */
 		"read placement",
 		"SELECT d.id, m.rack_id, r.site_id, r.building_id, b.site_id"
@@ -238,7 +243,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, false, CALLER, LATEST, SPI_OK_DELETE, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_REMAINING_MEMBERSHIP] = {
-		/* A membership the caller's delete did not reach (row-level security). */
+		/*
+		 * A membership the caller's delete did not reach (row-level
+		 * security).
+		 */
 		"read remaining memberships",
 		"SELECT device_id FROM %s.fleet_rack_membership"
 		" WHERE device_id = ANY ($1) ORDER BY device_id LIMIT 1",
@@ -248,10 +256,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		/*
 		 * By the tuple ids the lock returned: a TID scan, no second index
 		 * lookup. Each tuple id comes with its device id ($6), so that a
-		 * tuple id gone stale (a user trigger fired by our own writes
-		 * updated the row, or the owner rewrote the table) matches nothing
-		 * rather than another device. The site is set to $2 when $5, the
-		 * building to $3 when $4; otherwise each is kept.
+		 * tuple id gone stale (a user trigger fired by our own writes updated
+		 * the row, or the owner rewrote the table) matches nothing rather
+		 * than another device. The site is set to $2 when $5, the building to
+		 * $3 when $4; otherwise each is kept.
 		 */
 		"update devices",
 		"UPDATE %s.fleet_device d SET"
@@ -297,8 +305,9 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_SET_RACKS] = {
 		/*
 		 * The site set to $3 when $2; the building to $5 and the positions to
-		 * the arrays' when $4; otherwise kept. The position key is deferrable:
-		 * racks of one batch may swap positions in this one statement.
+		 * the arrays' when $4; otherwise kept. The position key is
+		 * deferrable: racks of one batch may swap positions in this one
+		 * statement.
 		 */
 		"update racks",
 		"UPDATE %s.fleet_rack r SET"
@@ -342,10 +351,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	 * ---- deleting a site or a building (delete_triggers.c) ----
 	 *
 	 * The deleted row is locked by the DELETE itself; then its contents,
-	 * level by level, ascending, and only then the writes. The writes are
-	 * the foreign keys' ON DELETE SET NULL done in the lock order; the
-	 * cascades then find nothing left to do. On the owner's authority, as
-	 * the cascades themselves run.
+	 * level by level, ascending, and only then the writes. The writes are the
+	 * foreign keys' ON DELETE SET NULL done in the lock order; the cascades
+	 * then find nothing left to do. On the owner's authority, as the cascades
+	 * themselves run.
 	 */
 	[FLEET_PLAN_LOCK_SITE_BUILDINGS] = {
 		/* FOR UPDATE: a building's site_id is part of its unique key. */
@@ -408,8 +417,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	 * statement wrote is already locked, so a parent locked now would be out
 	 * of order; a row another transaction holds makes the write fail with
 	 * 40001 instead of waiting. The checks read everything that committed
-	 * (current snapshot) on the owner's authority: the invariant is about
-	 * all rows, whatever row-level security lets the writer see.
+	 * (current snapshot) on the owner's authority: the invariant is about all
+	 * rows, whatever row-level security lets the writer see.
 	 */
 	[FLEET_PLAN_GUARD_LOCK_RACKS] = {
 		"lock racks",
@@ -465,8 +474,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_GUARD_RACKS] = {
 		/*
-		 * Rules 1, 2, 3 and 5 for these racks: the first one broken, as
-		 * (rack id, rule code, a number, another number).
+		 * Rules 1, 2, 3 and 5 for these racks: the first one broken, as (rack
+		 * id, rule code, a number, another number).
 		 */
 		"check racks",
 		"SELECT * FROM ("
@@ -607,14 +616,20 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, true, OWNER, STMT, SPI_OK_DELETE, 1, {TEXTOID}
 	},
 	[FLEET_PLAN_SEC_DDL_COMMANDS] = {
-		/* In a ddl_command_end event trigger: what the command created or altered. */
+		/*
+		 * In a ddl_command_end event trigger: what the command created or
+		 * altered.
+		 */
 		"read ddl commands",
 		"SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
 		" WHERE NOT in_extension",
 		NULL, true, CALLER, STMT, SPI_OK_SELECT, 0, {InvalidOid}
 	},
 	[FLEET_PLAN_SEC_DROPPED_POLICIES] = {
-		/* In a sql_drop event trigger: the dropped policies' schema and table names. */
+		/*
+		 * In a sql_drop event trigger: the dropped policies' schema and table
+		 * names.
+		 */
 		"read dropped policies",
 		"SELECT address_names[1], address_names[2]"
 		" FROM pg_catalog.pg_event_trigger_dropped_objects() WHERE object_type = 'policy'",
