@@ -13,7 +13,7 @@
 #   - A's statement, then B's (which may block), A commits, B commits;
 #   - the same with B first;
 #   - both statements sent at once, each transaction committing as soon as
-#     its statement ends (FLEET_RACE_ROUNDS times, default 12), which also
+#     its statement ends (FLEET_RACE_ROUNDS times, default 8), which also
 #     probes the window inside a statement between its row locks and its
 #     guard (and its foreign-key checks).
 # One-row deletes racing writes into what they delete are run the same way.
@@ -41,7 +41,7 @@ use DBD::Pg qw(:async);
 use Time::HiRes qw(time sleep);
 use Test::More;
 
-my $rounds = $ENV{FLEET_RACE_ROUNDS} // 12;
+my $rounds = $ENV{FLEET_RACE_ROUNDS} // 8;
 my $db     = 'fleet_guards_race';
 my $role   = 'fleet_test_guards_race';
 my $parent = $$;
