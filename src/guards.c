@@ -561,3 +561,73 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
+
+/*
+ * The building a device or rack row is about to reference, locked before the
+ * UPDATE's foreign-key check does it, and without waiting.
+ *
+ * A direct UPDATE locks its row first; its foreign-key check then takes KEY
+ * SHARE on the new building at the end of the statement, after the row:
+ * out of the lock order. If a move of that building (or the deletion of its
+ * site) holds it FOR UPDATE and waits for our row, the two would deadlock.
+ * This BEFORE ROW trigger takes the same KEY SHARE first, with SKIP LOCKED:
+ * a building held that way fails the write with 40001 at once; one that is
+ * free is then held, and the foreign-key check finds it held already. (A new
+ * site needs no such step: a site is held FOR UPDATE only by its deletion,
+ * which never waits for a row that is not at that site yet.)
+ */
+PG_FUNCTION_INFO_V1(fleet_guard_building_reference);
+
+Datum
+fleet_guard_building_reference(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	row;
+	AttrNumber	attnum;
+	bool		isnull;
+	Datum		building;
+	Datum		values[1];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function fleet_guard_building_reference must be fired BEFORE UPDATE FOR EACH ROW")));
+	row = trigdata->tg_newtuple;
+	if (fleet_write_is_exempt())
+		return PointerGetDatum(row);
+
+	attnum = get_attnum(RelationGetRelid(trigdata->tg_relation), "building_id");
+	building = heap_getattr(row, attnum, RelationGetDescr(trigdata->tg_relation), &isnull);
+	if (isnull)
+		return PointerGetDatum(row);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = building;
+	if (fleet_run(FLEET_PLAN_GUARD_SHARE_BUILDING, values, NULL, 1) == 0 &&
+		fleet_run(FLEET_PLAN_GUARD_BUILDING_EXISTS, values, NULL, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not check the placement of this write: building %lld is being changed by another transaction",
+						(long long) DatumGetInt64(building)),
+				 errhint("Retry the transaction.")));
+	SPI_finish();
+	return PointerGetDatum(row);
+}
+
+/*
+ * For the triggers' WHEN clauses: false while one of the functions' own
+ * statements runs (exemption.c), so that their rows are not even handed to a
+ * row trigger. It tells a caller nothing it could use.
+ */
+PG_FUNCTION_INFO_V1(fleet_guard_active);
+
+Datum
+fleet_guard_active(PG_FUNCTION_ARGS)
+{
+	(void) fcinfo;
+	PG_RETURN_BOOL(!fleet_write_is_exempt());
+}

@@ -245,8 +245,11 @@ if ! command -v go >/dev/null 2>&1; then
 elif [ ! -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ]; then
     build_ok=1; build_what="toolchain: pgx v4 is missing (apt-get install golang-github-jackc-pgx-v4-dev)"
 else
-    # go needs a build cache; with no HOME to put it in, use the scratch dir.
-    go env GOCACHE >/dev/null 2>&1 && [ -n "$(go env GOCACHE 2>/dev/null)" ] || export GOCACHE="$scratch/gocache"
+    # go needs a build cache; with no HOME to put it in (go env then says
+    # "off"), use the scratch dir.
+    case $(go env GOCACHE 2>/dev/null) in
+        ""|off) export GOCACHE="$scratch/gocache" ;;
+    esac
     if GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go build -o "$gobin" ./examples/go 2>>"$errlog"; then
         build_ok=0; build_what="builds offline with $(go version | cut -d' ' -f3) and Debian's pgx"
     else
