@@ -42,6 +42,7 @@ CREATE EXTENSION fleet_sites;
 \ir lib/helpers.psql
 
 SELECT plan(60);
+SET LOCAL client_min_messages = warning;   -- TRUNCATE ... CASCADE says what it cascades to
 
 CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
     SELECT pg_temp.clear11();

@@ -23,9 +23,9 @@
 # holds, or the isolation level), and 23505/23503 from the tables' own keys.
 # Anything else fails the test.
 #
-# Deterministic cases: a deadlock between a one-row UPDATE of a rack's or a
-# device's building and fleet_assign_buildings_to_site (made certain with a
-# pause trigger; a known hole, TODO), a prepared transaction holding what its guard
+# Deterministic cases: the window in which a one-row UPDATE of a rack's or a
+# device's building could deadlock with fleet_assign_buildings_to_site (held
+# open with a pause trigger: 40001, not 40P01), a prepared transaction holding what its guard
 # locked, COPY FROM STDIN refused by the guard (SQLSTATE, message, hint),
 # COPY FREEZE.
 #
@@ -383,32 +383,29 @@ sub round {
 
 for my $pair (@direct_pairs, @call_pairs, @delete_pairs) {
     my ($name, $a_sql, $b_sql) = @$pair;
-    # Known hole (see the deterministic case below): in these two pairs the
-    # direct write's foreign-key check waits for the building the call holds
-    # FOR UPDATE, while the call waits for the row the write holds. In this
-    # loop it shows only when the timing hits that window, so 40P01 is
-    # tolerated here (a violation never is).
-    my $known_deadlock = $name =~ /buildings to site \(two\)/;
-    my %ok = (%allowed, $known_deadlock ? ('40P01' => 1) : ());
     for my $level (qw(rc rr ser)) {
         my (%seen, @bad);
         for my $order (('a first', 'b first'), ('together') x $rounds) {
             my ($v, $oa, $ob) = round($a_sql, $b_sql, $level, $order);
             $seen{"$oa/$ob"}++;
-            push @bad, "$order: $oa/$ob" if !$ok{$oa} || !$ok{$ob};
+            push @bad, "$order: $oa/$ob" if !$allowed{$oa} || !$allowed{$ob};
             push @bad, "$order: $v violation(s) after $oa/$ob" if $v;
         }
         my $summary = join(', ', map { "$_ x$seen{$_}" } sort keys %seen);
-        is_deeply(\@bad, [], "$name ($level): no violation, "
-                  . ($known_deadlock ? 'allowed outcomes or 40P01' : 'no deadlock') . " ($summary)");
+        is_deeply(\@bad, [], "$name ($level): no violation, no deadlock ($summary)");
     }
 }
 
 # ---------------------------------------------------------------------------
-# The deadlock, made certain: the direct write holds the rack row (a BEFORE
-# ROW trigger pauses it there, after the row lock and before its foreign-key
-# check), the call locks both buildings FOR UPDATE and waits for the rack;
-# then the write's foreign-key check asks for KEY SHARE on the new building.
+# The window of a deadlock, made certain. A one-row UPDATE giving a rack or a
+# device another building locks its row first; its foreign-key check asks
+# for KEY SHARE on the new building only at the end of the statement. A
+# fleet_assign_buildings_to_site call holding both buildings FOR UPDATE and
+# waiting for that row would then deadlock with it (it did, 40P01, before
+# the fleet_guard_building_reference trigger). A BEFORE ROW trigger of the
+# test, named to fire first, pauses the write right after its row lock while
+# the call takes the buildings and waits for the row: the write must then
+# fail with 40001 (or pass), never 40P01.
 # ---------------------------------------------------------------------------
 $dbh->do(<<'SQL');
 CREATE FUNCTION public.race_pause() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -457,10 +454,8 @@ for my $target (['rack', 'UPDATE fleet_rack SET building_id = 300 WHERE id = 50'
     finish_tx($call, $oc);
     is($dbh->selectrow_array('SELECT public.race_violations()'), 0,
        "deadlock case ($name): no violation ($oc/$ow)");
-    TODO: {
-        local $TODO = 'hole: a one-row UPDATE of a building_id deadlocks with fleet_assign_buildings_to_site';
-        ok($ow ne '40P01' && $oc ne '40P01', "deadlock case ($name): no 40P01 (call $oc, write $ow)");
-    }
+    is("call $oc, write $ow", 'call ok, write 40001',
+       "deadlock case ($name): no 40P01: the call applies, the write fails with 40001");
 }
 $dbh->do("DROP TRIGGER a_race_pause ON $_") for qw(fleet_rack fleet_device);
 
