@@ -25,9 +25,9 @@
 #
 # Deterministic cases: the window in which a one-row UPDATE of a rack's or a
 # device's building could deadlock with fleet_assign_buildings_to_site (held
-# open with a pause trigger: 40001, not 40P01), a prepared transaction holding what its guard
-# locked, COPY FROM STDIN refused by the guard (SQLSTATE, message, hint),
-# COPY FREEZE.
+# open with a pause trigger: 40001, not 40P01), a prepared transaction
+# holding what its guard locked, COPY FROM STDIN refused by the guard
+# (SQLSTATE, message, hint), COPY FREEZE.
 #
 # Runs inside a cluster from pg_virtualenv (PGHOST, PGPORT, PGUSER,
 # PGPASSWORD) with max_prepared_transactions > 0 (test/run sets 10); creates
