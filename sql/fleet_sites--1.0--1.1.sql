@@ -75,8 +75,6 @@ ALTER TABLE @extschema@.fleet_rack
         CHECK ((aisle_index IS NULL) = (position_in_aisle IS NULL)),
     ADD CONSTRAINT fleet_rack_position_nonnegative_check
         CHECK (aisle_index >= 0 AND position_in_aisle >= 0),
-    ADD CONSTRAINT fleet_rack_position_needs_building_check
-        CHECK (aisle_index IS NULL OR building_id IS NOT NULL),
     -- Deferrable on purpose: racks of one batch may swap or shift positions
     -- in one UPDATE. Its leading column also serves lookups of a building's
     -- racks.

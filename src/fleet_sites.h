@@ -36,6 +36,8 @@
 /* Limits from the contract's bad-input table. */
 #define FLEET_MAX_DISTINCT_IDS			10000
 #define FLEET_MAX_IDENTIFIER_CHARS		256
+/* The library our C functions name (MODULE_PATHNAME in the scripts). */
+#define FLEET_LIBRARY					"$libdir/fleet_sites"
 /* How many identifiers an audit row lists. */
 #define FLEET_AUDIT_IDENTIFIER_SAMPLE	50
 
@@ -141,6 +143,7 @@ typedef enum FleetPlanId
 	FLEET_PLAN_GUARD_RACK_FULL,
 	FLEET_PLAN_GUARD_SLOTS,
 	FLEET_PLAN_GUARD_BUILDINGS,
+	FLEET_PLAN_GUARD_DEVICE_SEEN,
 	FLEET_PLAN_INSERT_ACTIVITY,
 	/* saved row-level security (saved_security.c) */
 	FLEET_PLAN_SEC_READ_SAVED,
@@ -212,11 +215,15 @@ extern int64 fleet_get_int64(uint64 row, int column, bool *isnull);
 extern FleetRef fleet_get_ref(uint64 row, int column);
 extern int32 fleet_get_int32(uint64 row, int column, bool *isnull);
 
+/* guards.c */
+extern void fleet_guard_recheck(void);
+
 /* exemption.c */
 extern void fleet_exemption_install(void);
 extern int	fleet_exempt_enter(void);
 extern void fleet_exempt_leave(int saved);
 extern bool fleet_write_is_exempt(void);
+extern int	fleet_current_level(void);
 
 /* ------------------------------------------------------------------------
  * input.c

@@ -528,7 +528,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_GUARD_SLOTS] = {
 		/* Rule 5 for these slots: inside their rack. */
 		"check slots",
-		"SELECT s.rack_id, d.identifier, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4"
+		"SELECT s.rack_id, d.identifier, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4,"
+		" s.device_id"
 		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v (rack_id, device_id)"
 		" JOIN %s.fleet_rack_slot s ON s.rack_id = v.rack_id AND s.device_id = v.device_id"
 		" JOIN %s.fleet_rack r ON r.id = s.rack_id"
@@ -565,6 +566,15 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		" HAVING pg_catalog.count(*) > b.aisle_count * b.racks_per_aisle"
 		") AS broken ORDER BY 1, 2 LIMIT 1",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_DEVICE_SEEN] = {
+		/*
+		 * For naming a device in a refusal: its identifier if the writer may
+		 * see it (the caller's authority, so row-level security applies).
+		 */
+		"read device",
+		"SELECT identifier FROM %s.fleet_device WHERE id = $1",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
 
 	[FLEET_PLAN_INSERT_ACTIVITY] = {

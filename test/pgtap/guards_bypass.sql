@@ -41,7 +41,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION fleet_sites;
 \ir lib/helpers.psql
 
-SELECT plan(60);
+SELECT plan(63);
 SET LOCAL client_min_messages = warning;   -- TRUNCATE ... CASCADE says what it cascades to
 
 CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
@@ -75,7 +75,7 @@ CREATE FUNCTION pg_temp.violations() RETURNS bigint LANGUAGE sql AS $$
              WHERE b.aisle_count IS NOT NULL
                AND (SELECT count(*) FROM fleet_rack r WHERE r.building_id = b.id)
                    > b.aisle_count * b.racks_per_aisle)
-         + (SELECT count(*) FROM fleet_rack r JOIN fleet_building b ON b.id = r.building_id
+         + (SELECT count(*) FROM fleet_rack r LEFT JOIN fleet_building b ON b.id = r.building_id
              WHERE r.aisle_index IS NOT NULL
                AND (b.aisle_count IS NULL OR r.aisle_index >= b.aisle_count
                     OR r.position_in_aisle >= b.racks_per_aisle))
@@ -416,10 +416,11 @@ SELECT matches(pg_temp.attempt($$SELECT * FROM fleet_assign_devices_to_site(ARRA
     pg_temp.refused('device "d5" is in a rack at another site'),
     'a trigger of its own fired by a cascade from a move''s force-clear: refused');
 
--- HOLE: a role with the TRIGGER privilege on a placement table (not its
--- owner: it cannot disable the guards) puts a BEFORE ROW trigger on it that
--- rewrites the new row. Inside a move the rewritten row is written by the
--- move's own statement, which the guards exempt: the violation commits.
+-- A role with the TRIGGER privilege on a placement table (not its owner: it
+-- cannot disable the guards) puts a BEFORE ROW trigger on it that rewrites
+-- the new row. Inside a move the rewritten row is written by the move's own
+-- statement; the guards check such a statement like a direct write (before
+-- the fix the exemption let the violation commit).
 GRANT TRIGGER ON fleet_device TO fleet_test_guards;
 SET LOCAL ROLE fleet_test_guards;
 CREATE FUNCTION fleet_test_guards_own.bend() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -433,16 +434,75 @@ RESET ROLE;
 SELECT matches(pg_temp.attempt($$UPDATE fleet_device SET updated_at = now() WHERE id = 1$$),
     pg_temp.refused('device "d1" is in a rack at another site'),
     'TRIGGER privilege: its BEFORE ROW trigger bending a direct write is checked');
-SELECT todo('hole: a BEFORE ROW trigger rewriting a move''s own rows is exempt from the guards', 1);
 SELECT matches(pg_temp.attempt($$SELECT * FROM fleet_assign_racks_to_site(ARRAY[40::bigint], 1)$$),
-    '(^ERROR 23514: .*nothing written$)|(^ok \| 0 violation)',
-    'TRIGGER privilege: its BEFORE ROW trigger bending a move''s own UPDATE leaves no violation');
-SELECT todo('hole: a BEFORE ROW trigger rewriting a move''s own rows is exempt from the guards', 1);
+    '^ERROR 23514: .*nothing written$',
+    'TRIGGER privilege: its BEFORE ROW trigger bending a move''s own UPDATE is refused');
 SELECT matches(pg_temp.attempt($$SELECT * FROM fleet_assign_devices_to_rack(ARRAY['d2'], 11)$$),
     '(^ERROR 23514: .*nothing written$)|(^ok \| 0 violation)',
     'TRIGGER privilege: the same trigger inside a rack move leaves no violation');
 DROP TRIGGER bend ON fleet_device;
-REVOKE TRIGGER ON fleet_device FROM fleet_test_guards;
+
+-- A BEFORE DELETE trigger that suppresses the delete of a membership a
+-- force-clear removes: the device would leave for another site still in
+-- its rack. Checked when the call ends.
+GRANT TRIGGER ON fleet_rack_membership, fleet_rack TO fleet_test_guards;
+SET LOCAL ROLE fleet_test_guards;
+CREATE FUNCTION fleet_test_guards_own.keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END $$;
+CREATE TRIGGER keep BEFORE DELETE ON public.fleet_rack_membership
+    FOR EACH ROW EXECUTE FUNCTION fleet_test_guards_own.keep();
+RESET ROLE;
+SELECT matches(pg_temp.attempt($$SELECT * FROM fleet_assign_devices_to_site(ARRAY['d3'], 1, true)$$),
+    '^ERROR (42501|23514): .*d3.*nothing written$',
+    'TRIGGER privilege: a BEFORE DELETE trigger keeping a membership a force-clear removes is refused');
+DROP TRIGGER keep ON fleet_rack_membership;
+
+-- A BEFORE UPDATE trigger bending the writes of a site delete (its racks
+-- leave the site; one is put back at site 1, away from its member).
+SET LOCAL ROLE fleet_test_guards;
+CREATE FUNCTION fleet_test_guards_own.stay() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.site_id = 2 AND NEW.site_id IS NULL AND NEW.building_id IS NULL THEN
+        NEW.site_id := 1;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER stay BEFORE UPDATE ON public.fleet_rack
+    FOR EACH ROW EXECUTE FUNCTION fleet_test_guards_own.stay();
+RESET ROLE;
+SELECT matches(pg_temp.attempt($$DELETE FROM fleet_site WHERE id = 2$$),
+    '^ERROR 23514: (device "d5"|rack 40) .*nothing written$',
+    'TRIGGER privilege: a BEFORE UPDATE trigger bending a site delete''s own writes is refused');
+DROP TRIGGER stay ON fleet_rack;
+
+-- A trigger that only touches updated_at changes no placement: the moves,
+-- whose statements are consistent only together, apply as before.
+SET LOCAL ROLE fleet_test_guards;
+CREATE FUNCTION fleet_test_guards_own.touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;
+CREATE TRIGGER touch BEFORE UPDATE ON public.fleet_device
+    FOR EACH ROW EXECUTE FUNCTION fleet_test_guards_own.touch();
+CREATE FUNCTION fleet_test_guards_own.pass() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NEW;
+END $$;
+CREATE TRIGGER touch BEFORE UPDATE ON public.fleet_rack
+    FOR EACH ROW EXECUTE FUNCTION fleet_test_guards_own.pass();
+RESET ROLE;
+SELECT is(pg_temp.attempt($$SELECT * FROM fleet_assign_racks_to_site(ARRAY[40::bigint, 20], 1)$$,
+                          $$SELECT * FROM fleet_assign_devices_to_site(ARRAY['d3'], 2, true)$$,
+                          $$SELECT * FROM fleet_assign_racks_to_building(ARRAY[30::bigint], 100,
+                                                                         ARRAY[1], ARRAY[0])$$),
+    'ok | 0 violation(s)',
+    'a harmless BEFORE UPDATE trigger of a user: rack and device moves apply, consistent');
+DROP TRIGGER touch ON fleet_device;
+DROP TRIGGER touch ON fleet_rack;
+REVOKE TRIGGER ON fleet_device, fleet_rack_membership, fleet_rack FROM fleet_test_guards;
 
 -------------------------------------------------------------------------------
 -- Row-level security hiding rows from the writer: the guards see them all
@@ -473,12 +533,12 @@ SELECT matches(pg_temp.attempt($$DELETE FROM fleet_rack_membership WHERE rack_id
 SELECT matches(pg_temp.attempt($$UPDATE fleet_building SET site_id = 2 WHERE id = 100$$),
     pg_temp.refused('building 100 holds (racks|devices) at another site'),
     'a building moving away from racks and hidden devices: refused');
--- The writer names a device it cannot see by its id; the refusal should not
+-- The writer names a device it cannot see by its id; the refusal does not
 -- tell it the device's identifier (PostgreSQL's own foreign-key errors leave
 -- out key values the writer cannot see under row-level security).
-SELECT todo('the guard''s message names a device the writer cannot see (RLS)', 1);
-SELECT doesnt_match(pg_temp.attempt($$INSERT INTO fleet_rack_membership VALUES (30, 8)$$),
-    'hidden-8', 'a refused membership of a hidden device does not reveal its identifier');
+SELECT matches(pg_temp.attempt($$INSERT INTO fleet_rack_membership VALUES (30, 8)$$),
+    '^ERROR 23514: device with id 8 cannot be in rack 30',
+    'a refused membership of a hidden device names it by the id the writer gave, not its identifier');
 SELECT matches(pg_temp.attempt($$INSERT INTO fleet_rack_membership VALUES (30, 8)$$),
     '^ERROR 23514: .*nothing written$', 'a membership of a hidden device at another site: refused all the same');
 
