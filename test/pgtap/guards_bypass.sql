@@ -12,7 +12,7 @@
 -- A refused write must be 23514 with a message naming the row and a hint
 -- naming a fleet_assign_* function, or a refusal PostgreSQL makes first
 -- (42501, or 23503/23505 from the tables' own keys); an allowed write must
--- leave 0 violations of rules 1-5 (pg_temp.violations(), read as the
+-- leave 0 violations of rules 1-5 (pg_temp.violations11(), read as the
 -- superuser: every row, whatever row-level security hides).
 --
 -- Where the write is not refused today and leaves a violation, the test is a
@@ -63,24 +63,7 @@ CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
 $$;
 SELECT pg_temp.reset();
 
--- Every broken rule, 1 to 5, counted on every row.
-CREATE FUNCTION pg_temp.violations() RETURNS bigint LANGUAGE sql AS $$
-    SELECT (SELECT count(*) FROM fleet_placement_violation)
-         + (SELECT count(*) FROM fleet_rack r
-             WHERE (SELECT count(*) FROM fleet_rack_membership m WHERE m.rack_id = r.id)
-                   > r.row_count * r.column_count)
-         + (SELECT count(*) FROM fleet_rack_slot s JOIN fleet_rack r ON r.id = s.rack_id
-             WHERE s.row_index >= r.row_count OR s.column_index >= r.column_count)
-         + (SELECT count(*) FROM fleet_building b
-             WHERE b.aisle_count IS NOT NULL
-               AND (SELECT count(*) FROM fleet_rack r WHERE r.building_id = b.id)
-                   > b.aisle_count * b.racks_per_aisle)
-         + (SELECT count(*) FROM fleet_rack r LEFT JOIN fleet_building b ON b.id = r.building_id
-             WHERE r.aisle_index IS NOT NULL
-               AND (b.aisle_count IS NULL OR r.aisle_index >= b.aisle_count
-                    OR r.position_in_aisle >= b.racks_per_aisle))
-$$;
-SELECT is(pg_temp.violations(), 0::bigint, 'the fixture is consistent');
+SELECT is(pg_temp.violations11(), 0::bigint, 'the fixture is consistent');
 
 CREATE ROLE fleet_test_guards NOLOGIN;
 GRANT SELECT, INSERT, UPDATE, DELETE
@@ -105,7 +88,7 @@ BEGIN
             EXECUTE statement;
         END LOOP;
         RESET ROLE;
-        outcome := format('ok | %s violation(s)', pg_temp.violations());
+        outcome := format('ok | %s violation(s)', pg_temp.violations11());
         RAISE EXCEPTION USING ERRCODE = 'P0T01', MESSAGE = outcome;
     EXCEPTION
         WHEN SQLSTATE 'P0T01' THEN
@@ -287,7 +270,7 @@ COPY fleet_rack_membership (rack_id, device_id) FROM stdin;
 40	4
 \.
 RESET ROLE;
-SELECT is(pg_temp.violations() || ' violation(s), ' ||
+SELECT is(pg_temp.violations11() || ' violation(s), ' ||
           (SELECT count(*) FROM fleet_rack_membership WHERE (rack_id, device_id) IN ((30, 2), (40, 4))) || ' loaded',
           '0 violation(s), 2 loaded', 'COPY of consistent memberships: loaded, consistent');
 ROLLBACK TO SAVEPOINT copy_allowed;
