@@ -16,6 +16,8 @@
  */
 #include "fleet_sites.h"
 
+#include "access/xact.h"
+
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -286,6 +288,21 @@ fleet_set_slots(int64 rack_id, const int64 *device_ids, const int32 *rows,
 		return;
 	values[0] = Int64GetDatum(rack_id);
 	values[1] = fleet_int64_array(device_ids, count);
+	if (IsolationUsesXactSnapshot())
+	{
+		bool		isnull;
+		int64		seen;
+
+		fleet_run(FLEET_PLAN_SLOT_MEMBERS_SEEN, values, NULL, 1);
+		seen = fleet_get_int64(0, 1, &isnull);
+		SPI_freetuptable(SPI_tuptable);
+		if (seen < count)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent change of the members of rack %lld",
+							(long long) rack_id),
+					 errhint("Retry the transaction.")));
+	}
 	values[2] = int32_array(rows, count);
 	values[3] = int32_array(columns, count);
 	fleet_run(FLEET_PLAN_SET_SLOTS, values, NULL, 0);

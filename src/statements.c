@@ -346,6 +346,20 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, false, CALLER, LATEST, SPI_OK_INSERT, 4,
 		{INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
 	},
+	[FLEET_PLAN_SLOT_MEMBERS_SEEN] = {
+		/*
+		 * Under REPEATABLE READ and SERIALIZABLE: how many of the memberships
+		 * a slot insert references the transaction snapshot sees. The slot's
+		 * foreign-key check reads with that snapshot, so a membership that
+		 * committed after it would fail that check (23503) rather than the
+		 * serialization failure it is. The owner's authority: row-level
+		 * security plays no part in a foreign-key check either.
+		 */
+		"read memberships",
+		"SELECT pg_catalog.count(*) FROM %s.fleet_rack_membership"
+		" WHERE rack_id = $1 AND device_id = ANY ($2)",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 2, {INT8OID, INT8ARRAYOID}
+	},
 
 	/*
 	 * ---- deleting a site or a building (delete_triggers.c) ----
