@@ -400,34 +400,37 @@ CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_slot
 CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_slot
     REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
--- Before a direct UPDATE's foreign-key check locks a new building (after
--- the row: out of order), lock it without waiting, so that contention is a
--- 40001 rather than a deadlock with a move of that building (src/guards.c).
+-- Before a direct UPDATE's foreign-key checks lock a new site or building
+-- (after the row: out of order), lock them without waiting, so that
+-- contention is a 40001 rather than a deadlock with a move or delete of that
+-- building or site (src/guards.c).
 -- fleet_guard_active() keeps the functions' own rows out of the trigger.
 CREATE FUNCTION @extschema@.fleet_guard_active() RETURNS boolean
     LANGUAGE c VOLATILE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'fleet_guard_active';
 COMMENT ON FUNCTION @extschema@.fleet_guard_active() IS
     'For the guard triggers'' WHEN clauses: false while a statement of the move functions themselves is running, true otherwise.';
-CREATE FUNCTION @extschema@.fleet_guard_building_reference() RETURNS trigger
+CREATE FUNCTION @extschema@.fleet_guard_parent_reference() RETURNS trigger
     LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'fleet_guard_building_reference';
-COMMENT ON FUNCTION @extschema@.fleet_guard_building_reference() IS
-    'Trigger: before a direct UPDATE gives a device or rack a building, lock that building without waiting (40001 if another transaction holds it), so that the write cannot deadlock with a move of the building.';
-REVOKE ALL ON FUNCTION @extschema@.fleet_guard_building_reference() FROM PUBLIC;
-CREATE TRIGGER fleet_guard_building_reference BEFORE UPDATE OF building_id ON @extschema@.fleet_device
+    AS 'MODULE_PATHNAME', 'fleet_guard_parent_reference';
+COMMENT ON FUNCTION @extschema@.fleet_guard_parent_reference() IS
+    'Trigger: before a direct UPDATE gives a device or rack a site or building, lock it without waiting (40001 if another transaction holds it), so that the write cannot deadlock with a move or delete of it.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_guard_parent_reference() FROM PUBLIC;
+CREATE TRIGGER fleet_guard_parent_reference BEFORE UPDATE OF site_id, building_id ON @extschema@.fleet_device
     FOR EACH ROW
-    WHEN (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id
+    WHEN (((NEW.site_id IS NOT NULL AND NEW.site_id IS DISTINCT FROM OLD.site_id)
+           OR (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id))
           AND @extschema@.fleet_guard_active())
-    EXECUTE FUNCTION @extschema@.fleet_guard_building_reference();
-CREATE TRIGGER fleet_guard_building_reference BEFORE UPDATE OF building_id ON @extschema@.fleet_rack
+    EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
+CREATE TRIGGER fleet_guard_parent_reference BEFORE UPDATE OF site_id, building_id ON @extschema@.fleet_rack
     FOR EACH ROW
-    WHEN (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id
+    WHEN (((NEW.site_id IS NOT NULL AND NEW.site_id IS DISTINCT FROM OLD.site_id)
+           OR (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id))
           AND @extschema@.fleet_guard_active())
-    EXECUTE FUNCTION @extschema@.fleet_guard_building_reference();
-COMMENT ON TRIGGER fleet_guard_building_reference ON @extschema@.fleet_device IS 'Locks a device''s new building without waiting, before the foreign-key check (src/guards.c).';
-COMMENT ON TRIGGER fleet_guard_building_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new building without waiting, before the foreign-key check (src/guards.c).';
+    EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
+COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_device IS 'Locks a device''s new site and building without waiting, before the foreign-key checks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new site and building without waiting, before the foreign-key checks (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';

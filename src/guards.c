@@ -780,59 +780,78 @@ check_rows(const GuardedTable *table, ChangedRows *rows)
 }
 
 /*
- * The building a device or rack row is about to reference, locked before the
- * UPDATE's foreign-key check does it, and without waiting.
- *
- * A direct UPDATE locks its row first; its foreign-key check then takes KEY
- * SHARE on the new building at the end of the statement, after the row:
- * out of the lock order. If a move of that building (or the deletion of its
- * site) holds it FOR UPDATE and waits for our row, the two would deadlock.
- * This BEFORE ROW trigger takes the same KEY SHARE first, with SKIP LOCKED:
- * a building held that way fails the write with 40001 at once; one that is
- * free is then held, and the foreign-key check finds it held already. (A new
- * site needs no such step: a site is held FOR UPDATE only by its deletion,
- * which never waits for a row that is not at that site yet.)
+ * Lock one parent a row is about to reference, without waiting; a parent
+ * another transaction holds (and that exists) fails the write with 40001.
  */
-PG_FUNCTION_INFO_V1(fleet_guard_building_reference);
+static void
+share_new_parent(TriggerData *trigdata, const char *column, FleetPlanId share,
+				 FleetPlanId exists, const char *what)
+{
+	Relation	rel = trigdata->tg_relation;
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+	bool		new_null;
+	bool		old_null;
+	Datum		parent;
+	Datum		old_parent;
+	Datum		values[1];
+
+	parent = heap_getattr(trigdata->tg_newtuple, attnum, RelationGetDescr(rel), &new_null);
+	old_parent = heap_getattr(trigdata->tg_trigtuple, attnum, RelationGetDescr(rel), &old_null);
+	if (new_null || (!old_null && DatumGetInt64(parent) == DatumGetInt64(old_parent)))
+		return;					/* no new parent: the check takes no new lock */
+	values[0] = parent;
+	if (fleet_run(share, values, NULL, 1) == 0 && fleet_run(exists, values, NULL, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not check the placement of this write: %s %lld is being changed by another transaction",
+						what, (long long) DatumGetInt64(parent)),
+				 errhint("Retry the transaction.")));
+}
+
+/*
+ * The site and building a device or rack row is about to reference, locked
+ * before the UPDATE's foreign-key checks do it, and without waiting.
+ *
+ * A direct UPDATE locks its row first; its foreign-key checks then take KEY
+ * SHARE on the new site and building at the end of the statement, after the
+ * row: out of the lock order. A building is held FOR UPDATE by a move of it
+ * or the deletion of it or its site, a site by its deletion; if that holder
+ * waits for our row, directly or through a call that waits for our row (a
+ * site delete waiting for a device a move has locked, the move waiting for
+ * the device we updated), the write closes a deadlock. This BEFORE ROW
+ * trigger takes the same KEY SHARE first, site then building, with SKIP
+ * LOCKED: a parent held that way fails the write with 40001 at once; one
+ * that is free is then held, and the foreign-key check finds it held
+ * already.
+ */
+PG_FUNCTION_INFO_V1(fleet_guard_parent_reference);
 
 Datum
-fleet_guard_building_reference(PG_FUNCTION_ARGS)
+fleet_guard_parent_reference(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	row;
-	AttrNumber	attnum;
-	bool		isnull;
-	Datum		building;
-	Datum		values[1];
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		guarded_table(RelationGetRelid(trigdata->tg_relation)) == NULL ||
+		get_attnum(RelationGetRelid(trigdata->tg_relation), "site_id") == InvalidAttrNumber ||
+		get_attnum(RelationGetRelid(trigdata->tg_relation), "building_id") == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function fleet_guard_building_reference must be fired BEFORE UPDATE FOR EACH ROW")));
-	row = trigdata->tg_newtuple;
+				 errmsg("function fleet_guard_parent_reference must be fired BEFORE UPDATE FOR EACH ROW on fleet_device or fleet_rack")));
 	if (fleet_write_is_exempt())
-		return PointerGetDatum(row);
-
-	attnum = get_attnum(RelationGetRelid(trigdata->tg_relation), "building_id");
-	building = heap_getattr(row, attnum, RelationGetDescr(trigdata->tg_relation), &isnull);
-	if (isnull)
-		return PointerGetDatum(row);
+		return PointerGetDatum(trigdata->tg_newtuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	values[0] = building;
-	if (fleet_run(FLEET_PLAN_GUARD_SHARE_BUILDING, values, NULL, 1) == 0 &&
-		fleet_run(FLEET_PLAN_GUARD_BUILDING_EXISTS, values, NULL, 1) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not check the placement of this write: building %lld is being changed by another transaction",
-						(long long) DatumGetInt64(building)),
-				 errhint("Retry the transaction.")));
+	share_new_parent(trigdata, "site_id", FLEET_PLAN_GUARD_SHARE_SITE,
+					 FLEET_PLAN_GUARD_SITE_EXISTS, "site");
+	share_new_parent(trigdata, "building_id", FLEET_PLAN_GUARD_SHARE_BUILDING,
+					 FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
 	SPI_finish();
-	return PointerGetDatum(row);
+	return PointerGetDatum(trigdata->tg_newtuple);
 }
 
 /*

@@ -402,7 +402,7 @@ for my $pair (@direct_pairs, @call_pairs, @delete_pairs) {
 # for KEY SHARE on the new building only at the end of the statement. A
 # fleet_assign_buildings_to_site call holding both buildings FOR UPDATE and
 # waiting for that row would then deadlock with it (it did, 40P01, before
-# the fleet_guard_building_reference trigger). A BEFORE ROW trigger of the
+# the fleet_guard_parent_reference trigger). A BEFORE ROW trigger of the
 # test, named to fire first, pauses the write right after its row lock while
 # the call takes the buildings and waits for the row: the write must then
 # fail with 40001 (or pass), never 40P01.
