@@ -13,7 +13,7 @@
 #                                                  # replay one round, every call printed
 #
 # Other knobs: FLEET_FUZZ_CALLS (calls to make, default 10000),
-# FLEET_FUZZ_SECONDS (hard stop, default 45), FLEET_FUZZ_ROUND_CALLS (calls per
+# FLEET_FUZZ_SECONDS (hard stop, default 60), FLEET_FUZZ_ROUND_CALLS (calls per
 # round, default 40; a replay needs the same value), FLEET_FUZZ_OPS (the
 # weight of each function, e.g. 'site=1,rack=2,building=1,racks_site=1,
 # racks_building=2,buildings_site=1'; a function left out keeps its default
@@ -21,7 +21,8 @@
 #
 # At the end the run prints, per function, how many calls applied, returned
 # conflicts, and raised each SQLSTATE, and it fails when a run of 8000 calls
-# or more missed one of the outcomes or rules listed in %need below.
+# or more missed one of the outcomes or rules listed in %need below
+# (FLEET_FUZZ_RULES=1 also prints how often each rule was reached).
 #
 # Besides the model, the run checks the NOTIFY of the contract: every round
 # but every seventh commits, and must be notified of exactly the activity ids
@@ -45,7 +46,7 @@ my $seed = $ENV{FLEET_FUZZ_SEED};
 $seed = (int(time() * 1000) ^ ($$ << 10)) % 2147483647 unless defined $seed && $seed ne '';
 die "FLEET_FUZZ_SEED must be an integer\n" unless $seed =~ /^-?\d+$/;
 my $target_calls = $ENV{FLEET_FUZZ_CALLS} // 10000;
-my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 45;
+my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 60;
 my $per_round = $ENV{FLEET_FUZZ_ROUND_CALLS} // 40;
 my @ops = qw(site rack building racks_site racks_building buildings_site);
 my %weight = (site => 1.5, rack => 2.2, building => 1.3, racks_site => 1.0,
@@ -210,7 +211,10 @@ my %need = (
         'rack 23514', 'rack 23503', 'rack-only caller applied', 'rack slot arrays 22023',
         'rack slots applied', 'rack slots swapped or shifted', 'rack member given a new slot',
         'rack member kept its slot (NULL pair)', 'rack slot outside the rack', 'rack slot taken',
-        'rack-only caller placed slots', 'rack 42501 slot_i+slot_d'],
+        'rack-only caller placed slots', 'rack 42501 slot_i+slot_d',
+        map({ "rack slots: $_" } 'only one array', 'two dimensions', 'a length that differs', 'half a pair',
+            'a pair with a NULL target', 'a negative index', 'a repeated key given a pair',
+            'two keys given one pair')],
     building => [qw(applied conflicts 22004 22023 2202E 42501 23503),
         'building applied', 'building removal applied', 'building applied with force clear',
         'building conflicts returned', 'building residual under force', 'building device stayed in its rack',
@@ -228,7 +232,10 @@ my %need = (
         'racks_building position outside the layout', 'racks_building position taken',
         'racks_building position arrays 22023', 'racks_building changed nothing',
         'racks_building 23503 (named id)', 'racks_building applied by a role',
-        'racks_building 42501 bld_s'],
+        'racks_building 42501 bld_s',
+        map({ "racks_building positions: $_" } 'only one array', 'two dimensions', 'a length that differs',
+            'half a pair', 'a pair with a NULL target', 'a negative index', 'a repeated key',
+            'two keys given one pair')],
     buildings_site => [qw(applied 22004 22023 2202E 42501 23503 23505),
         'buildings_site applied', 'buildings_site cascaded racks', 'buildings_site cascaded devices',
         'buildings_site cascaded racked devices', 'buildings_site building already at the target',
