@@ -11,6 +11,9 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # Extension scripts are sql/fleet_sites--*.sql; every other sql/*.sql is a
 # pg_regress test, discovered rather than listed.
 DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+# The restore helper for parallel restores (bin/fleet_sites_restore), next to
+# the pg_restore it drives, in PostgreSQL's bindir.
+SCRIPTS     = bin/fleet_sites_restore
 REGRESS     = $(sort $(filter-out $(EXTENSION)--%,$(basename $(notdir $(wildcard sql/*.sql)))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
@@ -41,3 +44,53 @@ bench: install
 memcheck:
 	test/memcheck/run
 .PHONY: bench memcheck
+
+# ---------------------------------------------------------------------------
+# Packages.
+#
+#   make deb         the Debian package postgresql-15-fleet-sites (debian/,
+#                    pg_buildext), built from the tracked files of this
+#                    checkout, uncommitted edits included, in build/deb/; the
+#                    .deb lands there. It runs make installcheck at build time
+#                    against the files it is about to package, unless
+#                    DEB_BUILD_OPTIONS=nocheck. Build dependencies:
+#                    sudo apt-get build-dep ./  (debhelper,
+#                    postgresql-server-dev-all, postgresql-15).
+#   make deb-check   test/deb/run, as root: build the package, dpkg -i it
+#                    and run make installcheck against the installed package
+#                    on a throwaway cluster, all in a private mount namespace
+#                    over copy-on-write /usr and /var, so the machine's dpkg
+#                    state and extension files do not change.
+#   make dist        the PGXN archive named by META.json,
+#                    build/<name>-<version>.zip (DIST_DIR=build) with one top-level
+#                    <name>-<version>/ directory, from git archive HEAD, after
+#                    checking META.json against the PGXN meta spec
+#                    (test/tap/meta.t).
+DEB_DIR      = build/deb
+DEB_SRCDIR   = $(DEB_DIR)/fleet-sites-$(EXTVERSION)
+DEB_UPSTREAM = $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null | sed 's/-[^-]*$$//')
+META_NAME    = $(shell perl -MJSON::PP -e 'print decode_json(do { local $$/; <STDIN> })->{name}' < META.json)
+META_VERSION = $(shell perl -MJSON::PP -e 'print decode_json(do { local $$/; <STDIN> })->{version}' < META.json)
+DIST_NAME    = $(META_NAME)-$(META_VERSION)
+DIST_DIR     = build
+
+deb:
+	@test "$(DEB_UPSTREAM)" = "$(EXTVERSION)" || \
+	  { echo "debian/changelog says $(DEB_UPSTREAM), $(EXTENSION).control says $(EXTVERSION)" >&2; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRCDIR)
+	tree=$$(git stash create) && git archive "$${tree:-HEAD}" | tar -x -C $(DEB_SRCDIR)
+	cd $(DEB_SRCDIR) && dpkg-checkbuilddeps || \
+	  { echo "missing build dependencies: sudo apt-get build-dep ./" >&2; exit 1; }
+	cd $(DEB_SRCDIR) && dpkg-buildpackage -b -us -uc
+	@ls -1 $(DEB_DIR)/*.deb
+
+deb-check:
+	test/deb/run
+
+dist:
+	perl test/tap/meta.t
+	mkdir -p $(DIST_DIR)
+	git archive --format=zip --prefix=$(DIST_NAME)/ -o $(DIST_DIR)/$(DIST_NAME).zip HEAD
+	@git diff --quiet HEAD -- || echo "note: uncommitted changes are not in the archive (git archive HEAD)"
+	@echo $(DIST_DIR)/$(DIST_NAME).zip
+.PHONY: deb deb-check dist

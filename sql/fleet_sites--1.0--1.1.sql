@@ -1,20 +1,24 @@
--- fleet_sites 1.0 -> 1.1.
+-- fleet_sites 1.0 -> 1.1: ALTER EXTENSION fleet_sites UPDATE.
 --
--- There is no full 1.1 script, on purpose (as PostgreSQL's contrib does, see
--- contrib/pg_stat_statements/Makefile): CREATE EXTENSION fleet_sites runs
--- fleet_sites--1.0.sql and then this file, so a fresh install and an
--- updated 1.0 database are made by the very same statements, and every
--- fresh install in the test suite exercises the upgrade path.
+-- It must leave a 1.0 database exactly as fleet_sites--1.1.sql leaves a
+-- fresh one (same objects, definitions, comments, privileges, extconfig);
+-- test/tap/upgrade.t compares the two. A fresh install does not run this
+-- file: PostgreSQL forbids using an enum value in the transaction that added
+-- it with ALTER TYPE ... ADD VALUE, so a 1.0-then-update install could not
+-- return DEVICE_IN_RACK_AT_OTHER_BUILDING in the transaction that created
+-- the extension.
 --
 -- Rules this file keeps:
 --   - 1.0 rows are kept as they are, and every identity sequence keeps its
 --     position;
---   - no CREATE OR REPLACE, no IF NOT EXISTS (an update must not adopt an
---     object somebody else created);
---   - a new enum value is not used by any statement of this file (PostgreSQL
---     forbids using it in the transaction that added it, unless the type was
---     created in the same transaction);
---   - a C function whose signature changes is dropped and created again.
+--   - no CREATE OR REPLACE but for the view, which keeps the grants on it
+--     (it is our own object: PostgreSQL refuses OR REPLACE of an object the
+--     extension does not own), no IF NOT EXISTS;
+--   - the new enum value is not used by any statement of this file, and
+--     cannot be used until the update commits;
+--   - a C function whose signature changes is dropped and created again;
+--   - fleet_activity is altered in place, never dropped and made again: a
+--     publication holds the table itself, and would silently lose it.
 
 \echo Use "ALTER EXTENSION fleet_sites UPDATE TO '1.1'" to load this file. \quit
 
@@ -44,9 +48,11 @@ CREATE TABLE @extschema@.fleet_building (
     -- Names are unique among the buildings of one site; buildings with no
     -- site may share names (NULLs are distinct in a unique constraint).
     CONSTRAINT fleet_building_site_name_key UNIQUE (site_id, name),
+    -- Both NULL or both 1..100: the first test also rules out half a layout,
+    -- which the second alone would let through (a CHECK passes on NULL).
     CONSTRAINT fleet_building_layout_check CHECK (
-        (aisle_count IS NULL AND racks_per_aisle IS NULL)
-        OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100))
+        (aisle_count IS NULL) = (racks_per_aisle IS NULL)
+        AND (aisle_count IS NULL OR (aisle_count BETWEEN 1 AND 100 AND racks_per_aisle BETWEEN 1 AND 100)))
 );
 COMMENT ON TABLE @extschema@.fleet_building IS
     'A building at a site, holding racks (optionally on a grid of aisles) and devices. Deleting it leaves its racks at their site with no building and no position, and its devices with no building.';
@@ -112,6 +118,9 @@ CREATE TYPE @extschema@.fleet_cascade AS (
 );
 COMMENT ON TYPE @extschema@.fleet_cascade IS
     'What a whole-rack or whole-building move changed: how many buildings, racks and devices got a new site, building or position.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.building_count IS 'Buildings whose site the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.rack_count IS 'Racks whose site, building or position the call changed.';
+COMMENT ON COLUMN @extschema@.fleet_cascade.device_count IS 'Devices whose site or building the call changed.';
 
 -------------------------------------------------------------------------------
 -- Deleting a site or a building, in the lock order
@@ -261,7 +270,64 @@ SELECT d.id, d.identifier, d.site_id, NULL::bigint, NULL::bigint,
 COMMENT ON VIEW @extschema@.fleet_placement_violation IS
     'The operator''s consistency check: one row per broken placement rule (1: a racked device''s site differs from its rack''s; 2: its building differs from its rack''s; 3: a rack''s site differs from its building''s; 4: a device''s site differs from its building''s), NULL-aware. Empty whenever the invariant holds.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.rule IS 'Which placement rule the row breaks, 1..4 (see the view''s comment).';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.device_building_id IS 'For rules 1, 2 and 4: the building of the device.';
+COMMENT ON COLUMN @extschema@.fleet_placement_violation.rack_building_id IS 'For rules 1, 2 and 3: the building of the rack.';
 COMMENT ON COLUMN @extschema@.fleet_placement_violation.building_site_id IS 'For rules 3 and 4: the site of the building involved.';
+
+-------------------------------------------------------------------------------
+-- The invariant holds for every write
+-------------------------------------------------------------------------------
+
+-- One C trigger function guards INSERT (and COPY) and UPDATE of every
+-- placement table, once per statement, from its transition tables (see
+-- src/guards.c). Deletes are not guarded: they keep the invariant themselves.
+-- The functions' own writes pass without a check. Only the tables' owner
+-- could disable these triggers, and session_replication_role is a
+-- superuser's setting.
+CREATE FUNCTION @extschema@.fleet_guard_placement() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_guard_placement';
+COMMENT ON FUNCTION @extschema@.fleet_guard_placement() IS
+    'Trigger: after an INSERT, COPY or UPDATE of a placement table, fail with 23514 if the written rows break the placement invariant (the move functions'' own writes are exempt).';
+REVOKE ALL ON FUNCTION @extschema@.fleet_guard_placement() FROM PUBLIC;
+
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_device
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_device
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_building
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_membership
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_membership
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_insert AFTER INSERT ON @extschema@.fleet_rack_slot
+    REFERENCING NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+CREATE TRIGGER fleet_guard_update AFTER UPDATE ON @extschema@.fleet_rack_slot
+    REFERENCING OLD TABLE AS fleet_old_rows NEW TABLE AS fleet_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_guard_placement();
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack IS 'Placement invariant for updated racks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_building IS 'Placement invariant for updated buildings (src/guards.c); a new building cannot break it.';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack_membership IS 'Placement invariant and rack capacity for inserted memberships (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack_membership IS 'Placement invariant and rack capacity for updated memberships (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack_slot IS 'Slots inside their rack, for inserted slots (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_rack_slot IS 'Slots inside their rack, for updated slots (src/guards.c).';
 
 -------------------------------------------------------------------------------
 -- What a 1.0 database brings along
@@ -275,6 +341,7 @@ DECLARE
     rule1    bigint;
     overfull bigint;
     outside  bigint;
+    readers  text;
 BEGIN
     SELECT pg_catalog.count(*) INTO rule1 FROM @extschema@.fleet_placement_violation;
     SELECT pg_catalog.count(*) INTO overfull
@@ -289,6 +356,23 @@ BEGIN
         RAISE WARNING 'fleet_sites 1.0 data breaks the placement invariant: % racked device(s) with a site other than their rack''s (rule 1), % rack(s) over capacity and % slot(s) outside their rack (rule 5)',
             rule1, overfull, outside
             USING HINT = 'SELECT * FROM fleet_placement_violation lists the rule-1 rows. The update keeps them as they are; a move function call that fixes a row is allowed.';
+    END IF;
+
+    -- The view now also checks buildings (rules 3 and 4), and it runs with
+    -- its reader's privileges: a role that could read it in 1.0 needs SELECT
+    -- on fleet_building as well. Granting that here would be an initial
+    -- privilege of the extension, which pg_dump does not keep; say so instead.
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.rolname), ', ' ORDER BY a.rolname)
+      INTO readers
+      FROM pg_catalog.pg_roles a
+     WHERE a.oid <> (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'fleet_sites')
+       AND NOT a.rolsuper
+       AND pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_placement_violation', 'SELECT')
+       AND NOT pg_catalog.has_table_privilege(a.oid, '@extschema@.fleet_building', 'SELECT');
+    IF readers IS NOT NULL THEN
+        RAISE WARNING 'role(s) % may read fleet_placement_violation but not fleet_building, which the 1.1 view also reads', readers
+            USING HINT = pg_catalog.format('GRANT SELECT ON %s TO %s; lets them read the view again.',
+                                           '@extschema@.fleet_building', readers);
     END IF;
 END
 $update$;

@@ -132,7 +132,10 @@ fleet_write_activity(const char *event_type, FleetRef site,
 	values[4] = CStringGetTextDatum(metadata_json);
 
 	if (fleet_run(FLEET_PLAN_INSERT_ACTIVITY, values, nulls, 1) != 1)
-		elog(ERROR, "the activity row was not written");
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the audit row of the move was not written"),
+				 errdetail("A trigger on table fleet_activity suppressed the insert; a move is not applied without its audit row.")));
 	activity_id = fleet_get_int64(0, 1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
 

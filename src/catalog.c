@@ -319,25 +319,30 @@ lock_relation(Oid relid, LOCKMODE mode, bool from_our_text, void *arg)
 	LockRelationOid(relid, mode);
 }
 
-/* The relations our text names must be ours; a policy's may be anything. */
+/*
+ * The relations our text names must be ours; a policy's may be anything.
+ * arg points at a CheckState; a stranger is counted, not raised, so that the
+ * caller can try once more with the schema's new name.
+ */
+typedef struct CheckState
+{
+	const FleetCatalog *catalog;
+	int			strangers;
+} CheckState;
+
 static void
 check_relation(Oid relid, LOCKMODE mode, bool from_our_text, void *arg)
 {
-	const FleetCatalog *catalog = (const FleetCatalog *) arg;
+	CheckState *state = (CheckState *) arg;
 	int			i;
 
 	(void) mode;
 	if (!from_our_text)
 		return;
 	for (i = 0; i < FLEET_REL_COUNT; i++)
-		if (OidIsValid(catalog->relids[i]) && relid == catalog->relids[i])
+		if (OidIsValid(state->catalog->relids[i]) && relid == state->catalog->relids[i])
 			return;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("a statement of extension \"fleet_sites\" resolved to relation %u, which is not the extension's",
-					relid),
-			 errdetail("The extension's schema was renamed or replaced while the statement was prepared."),
-			 errhint("Retry the call.")));
+	state->strangers++;
 }
 
 /*
@@ -368,8 +373,9 @@ plan_needs_reanalysis(SPIPlanPtr plan)
 	return false;
 }
 
+/* Prepare a statement from text with the schema's current name. */
 static SPIPlanPtr
-prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
+prepare_from_text(const FleetCatalog *catalog, FleetPlanId id, int *strangers)
 {
 	const FleetPlanSpec *spec = fleet_plan_spec(id);
 	const char *template = spec->sql;
@@ -377,11 +383,12 @@ prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
 	const char *schema;
 	char	   *sql;
 	SPIPlanPtr	plan;
+	CheckState	state;
 
 	if (!catalog->has_buildings)
 	{
 		if (spec->sql_10 == NULL && spec->needs_buildings)
-			elog(ERROR, "statement %d needs the 1.1 schema", (int) id);
+			elog(ERROR, "statement \"%s\" needs the 1.1 schema", spec->name);
 		if (spec->sql_10 != NULL)
 			template = spec->sql_10;
 	}
@@ -392,8 +399,9 @@ prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("the schema of extension \"fleet_sites\" no longer exists")));
 	schema = quote_identifier(schema_name);
-	/* Every %s in a statement is the schema; at most six per statement. */
-	sql = psprintf(template, schema, schema, schema, schema, schema, schema);
+	/* Every %s in a statement is the schema; at most sixteen per statement. */
+	sql = psprintf(template, schema, schema, schema, schema, schema, schema, schema, schema,
+				   schema, schema, schema, schema, schema, schema, schema, schema);
 
 	/*
 	 * Generic plans, always. Every statement is keyed by an id array of any
@@ -407,11 +415,49 @@ prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
-	visit_plan(plan, check_relation, (void *) catalog);
+	pfree(sql);
+
+	state.catalog = catalog;
+	state.strangers = 0;
+	visit_plan(plan, check_relation, &state);
+	*strangers = state.strangers;
+	if (state.strangers > 0)
+	{
+		SPI_freeplan(plan);
+		return NULL;
+	}
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	pfree(sql);
 	return plan;
+}
+
+/*
+ * Prepare a statement and check that it resolved to our relations. If the
+ * schema was renamed (and another one took its old name) between reading the
+ * name and parsing, the invalidation has been processed by now: look the
+ * name up again and try once more. Twice in a row is a rename race the
+ * caller can retry, never a query on somebody else's relations.
+ */
+static SPIPlanPtr
+prepare_plan(const FleetCatalog *catalog, FleetPlanId id)
+{
+	SPIPlanPtr	plan;
+	int			strangers;
+
+	plan = prepare_from_text(catalog, id, &strangers);
+	if (plan != NULL)
+		return plan;
+	cached_valid = false;
+	catalog = fleet_catalog();
+	plan = prepare_from_text(catalog, id, &strangers);
+	if (plan != NULL)
+		return plan;
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("the schema of extension \"fleet_sites\" was renamed while the call was preparing a statement"),
+			 errdetail("The statement's relation names resolved to relations that are not the extension's."),
+			 errhint("Retry the transaction.")));
+	return NULL;				/* keep the compiler quiet */
 }
 
 /*

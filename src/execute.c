@@ -28,6 +28,10 @@
  * the locks; writes never touch what the caller's snapshot does not know
  * about without a serialization failure.
  *
+ * Guards. Every statement run here is marked as the functions' own for the
+ * duration (exemption.c), so the guards on the placement tables let its
+ * writes through unchecked; writes of user triggers it fires are not.
+ *
  * Errors. An error inside one of our statements would carry the
  * statement's text as a CONTEXT line ("SQL statement ..."), which tells the
  * user nothing they can act on. That one line is removed; everything else
@@ -102,6 +106,7 @@ fleet_run(FleetPlanId id, Datum *values, const char *nulls, long tcount)
 	SPIPlanPtr volatile plan = NULL;
 	volatile bool switched = false;
 	int			rc = 0;
+	int			saved_exemption = fleet_exempt_enter();
 
 	PG_TRY();
 	{
@@ -126,11 +131,13 @@ fleet_run(FleetPlanId id, Datum *values, const char *nulls, long tcount)
 			fleet_restore_authority(&save);
 			switched = false;
 		}
+		fleet_exempt_leave(saved_exemption);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
+		fleet_exempt_leave(saved_exemption);
 		if (switched)
 			fleet_restore_authority(&save);
 		MemoryContextSwitchTo(caller_context);

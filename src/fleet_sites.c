@@ -13,4 +13,5 @@ _PG_init(void)
 {
 	fleet_define_settings();
 	fleet_catalog_register_invalidation();
+	fleet_exemption_install();
 }

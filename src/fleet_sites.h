@@ -19,6 +19,8 @@
  *   racks_move.c    fleet_assign_racks_to_site, fleet_assign_racks_to_building
  *   buildings_move.c  fleet_assign_buildings_to_site
  *   delete_triggers.c  site and building deletion in the lock order
+ *   guards.c        the invariant for every direct write (triggers)
+ *   exemption.c     the functions' own writes pass the guards
  */
 #ifndef FLEET_SITES_H
 #define FLEET_SITES_H
@@ -125,6 +127,15 @@ typedef enum FleetPlanId
 	FLEET_PLAN_LOCK_BUILDING_DEVICES,
 	FLEET_PLAN_UNBUILD_RACKS,
 	FLEET_PLAN_UNBUILD_DEVICES,
+	FLEET_PLAN_GUARD_LOCK_RACKS,
+	FLEET_PLAN_GUARD_SHARE_RACKS,
+	FLEET_PLAN_GUARD_LOCK_DEVICES,
+	FLEET_PLAN_GUARD_LOCK_BUILDINGS,
+	FLEET_PLAN_GUARD_DEVICES,
+	FLEET_PLAN_GUARD_RACKS,
+	FLEET_PLAN_GUARD_RACK_FULL,
+	FLEET_PLAN_GUARD_SLOTS,
+	FLEET_PLAN_GUARD_BUILDINGS,
 	FLEET_PLAN_INSERT_ACTIVITY,
 	FLEET_PLAN_COUNT
 } FleetPlanId;
@@ -188,6 +199,12 @@ extern uint64 fleet_run(FleetPlanId id, Datum *values, const char *nulls, long t
 extern int64 fleet_get_int64(uint64 row, int column, bool *isnull);
 extern FleetRef fleet_get_ref(uint64 row, int column);
 extern int32 fleet_get_int32(uint64 row, int column, bool *isnull);
+
+/* exemption.c */
+extern void fleet_exemption_install(void);
+extern int	fleet_exempt_enter(void);
+extern void fleet_exempt_leave(int saved);
+extern bool fleet_write_is_exempt(void);
 
 /* ------------------------------------------------------------------------
  * input.c
@@ -315,6 +332,7 @@ extern FleetLockedDevices *fleet_lock_devices(const FleetIdList *ids,
 											  const FleetSeenDevices *seen);
 extern int	fleet_locked_position(const FleetLockedDevices *locked, int64 device_id);
 extern Datum fleet_int64_array(const int64 *values, int count);
+extern int	fleet_compare_int64(const void *a, const void *b);
 
 /* ------------------------------------------------------------------------
  * placement.c

@@ -69,15 +69,6 @@ compare_by_bytes(const void *a, const void *b)
 }
 
 static int
-compare_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 compare_by_ordinal(const void *a, const void *b)
 {
 	int			x = (*(IdEntry *const *) a)->first_ordinal;
@@ -117,9 +108,13 @@ array_length1(ArrayType *array)
 	return ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
 }
 
-/* An optional integer array parallel to the identifiers (slots). */
+/*
+ * An optional integer array parallel to the ids (slots of identifiers, or
+ * positions of racks): element i belongs to the i-th id.
+ */
 static ArrayType *
-read_parallel_array(FunctionCallInfo fcinfo, int argno, const char *what, int length)
+read_parallel_array(FunctionCallInfo fcinfo, int argno, const char *what, int length,
+					const char *ids_name, const char *element_name)
 {
 	ArrayType  *array;
 
@@ -133,9 +128,12 @@ read_parallel_array(FunctionCallInfo fcinfo, int argno, const char *what, int le
 	if (array_length1(array) != length)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements, but the identifier array has %d",
-						what, array_length1(array), length),
-				 errdetail("Element i gives the slot of the i-th identifier.")));
+				 errmsg_plural("%s has %d element, but the %s array has %d",
+							   "%s has %d elements, but the %s array has %d",
+							   array_length1(array),
+							   what, array_length1(array), ids_name, length),
+				 errdetail("Element i gives the %s of the i-th element of the %s array.",
+						   element_name, ids_name)));
 	return array;
 }
 
@@ -195,8 +193,10 @@ read_ids(FunctionCallInfo fcinfo, int argno, int rows_argno, int columns_argno,
 	memset(&column_iter, 0, sizeof(column_iter));
 	if (rows_argno >= 0)
 	{
-		rows = read_parallel_array(fcinfo, rows_argno, "row_indexes", nelements);
-		columns = read_parallel_array(fcinfo, columns_argno, "column_indexes", nelements);
+		rows = read_parallel_array(fcinfo, rows_argno, "row_indexes", nelements,
+								   "device identifier", "slot");
+		columns = read_parallel_array(fcinfo, columns_argno, "column_indexes", nelements,
+									  "device identifier", "slot");
 		if ((rows == NULL) != (columns == NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -355,7 +355,7 @@ read_ids(FunctionCallInfo fcinfo, int argno, int rows_argno, int columns_argno,
 		for (i = 0; i < distinct; i++)
 			if (ids->has_slot[i])
 				slot_keys[n++] = ((int64) ids->row_index[i] << 32) | (uint32) ids->column_index[i];
-		qsort(slot_keys, n, sizeof(int64), compare_int64);
+		qsort(slot_keys, n, sizeof(int64), fleet_compare_int64);
 		for (i = 1; i < n; i++)
 			if (slot_keys[i] == slot_keys[i - 1])
 				ereport(ERROR,
@@ -504,9 +504,10 @@ fleet_read_id_array(FunctionCallInfo fcinfo, int argno, const char *what,
 	memset(&position_iter, 0, sizeof(position_iter));
 	if (aisles_argno >= 0 && PG_NARGS() > positions_argno)
 	{
-		aisles = read_parallel_array(fcinfo, aisles_argno, "aisle_indexes", nelements);
+		aisles = read_parallel_array(fcinfo, aisles_argno, "aisle_indexes", nelements,
+									 array_name, "position");
 		positions = read_parallel_array(fcinfo, positions_argno, "positions_in_aisle",
-										nelements);
+										nelements, array_name, "position");
 		if ((aisles == NULL) != (positions == NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -634,7 +635,7 @@ fleet_read_id_array(FunctionCallInfo fcinfo, int argno, const char *what,
 			if (set->has_position[i])
 				keys[n++] = ((int64) set->aisle_index[i] << 32) |
 					(uint32) set->position_in_aisle[i];
-		qsort(keys, n, sizeof(int64), compare_int64);
+		qsort(keys, n, sizeof(int64), fleet_compare_int64);
 		for (i = 1; i < n; i++)
 			if (keys[i] == keys[i - 1])
 				ereport(ERROR,

@@ -153,7 +153,7 @@ fleet_clear_memberships(const FleetLockedDevices *locked, const int64 *device_id
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to clear the rack membership of device \"%s\"",
 						position >= 0 ? locked->identifiers[position] : "?"),
-				 errdetail("Row-level security on table fleet_rack_membership hides that row from role \"%s\".",
+				 errdetail("Row-level security on table fleet_rack_membership hides that row from role \"%s\", or a trigger skipped its delete.",
 						   GetUserNameFromId(GetUserId(), false))));
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -182,8 +182,8 @@ fleet_write_devices(const FleetLockedDevices *locked, const bool *chosen,
 	int64	   *ids = palloc(sizeof(int64) * (locked->count + 1));
 	int			n = 0;
 	int			i;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	uint64		updated;
 
 	for (i = 0; i < locked->count; i++)
@@ -204,6 +204,7 @@ fleet_write_devices(const FleetLockedDevices *locked, const bool *chosen,
 	nulls[2] = write.building.is_set ? ' ' : 'n';
 	values[3] = BoolGetDatum(write.set_building);
 	values[4] = BoolGetDatum(write.set_site);
+	values[5] = fleet_int64_array(ids, n);
 
 	/* By tuple id: the rows are ours, locked, and normally not yet updated. */
 	updated = fleet_run(FLEET_PLAN_SET_DEVICES, values, nulls, 0);
@@ -215,7 +216,7 @@ fleet_write_devices(const FleetLockedDevices *locked, const bool *chosen,
 	 * own statements (a force clear's delete, say) updated the device. Set
 	 * the rest by id; rows already set are left alone.
 	 */
-	values[0] = fleet_int64_array(ids, n);
+	values[0] = values[5];
 	updated += fleet_run(FLEET_PLAN_SET_DEVICES_BY_ID, values, nulls, 0);
 	if (updated >= (uint64) n)
 		return n;

@@ -205,6 +205,8 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 	{
 		fleet_require_privilege(FLEET_REL_SLOT, ACL_INSERT, "rack manage", function_name);
 		fleet_require_privilege(FLEET_REL_SLOT, ACL_DELETE, "rack manage", function_name);
+		/* Moving a member's slot deletes it by rack and device: a read. */
+		fleet_require_privilege(FLEET_REL_SLOT, ACL_SELECT, "read", function_name);
 	}
 	fleet_require_privilege(FLEET_REL_DEVICE, ACL_SELECT, "read", function_name);
 	fleet_require_privilege(FLEET_REL_MEMBERSHIP, ACL_SELECT, "read", function_name);

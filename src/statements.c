@@ -52,20 +52,20 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	/* ---- level 2: buildings ---- */
 	[FLEET_PLAN_READ_BUILDING] = {
 		"read building",
-		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building WHERE id = $1",
+		"SELECT site_id, aisle_count::pg_catalog.int4, racks_per_aisle::pg_catalog.int4 FROM %s.fleet_building WHERE id = $1",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_SHARE_BUILDING] = {
 		/* KEY SHARE: device fills of one building do not wait for each other. */
 		"lock building",
-		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building"
+		"SELECT site_id, aisle_count::pg_catalog.int4, racks_per_aisle::pg_catalog.int4 FROM %s.fleet_building"
 		" WHERE id = $1 FOR KEY SHARE",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_FILL_BUILDING] = {
 		/* NO KEY UPDATE: rack fills take turns (capacity, positions). */
 		"lock building",
-		"SELECT site_id, aisle_count, racks_per_aisle FROM %s.fleet_building"
+		"SELECT site_id, aisle_count::pg_catalog.int4, racks_per_aisle::pg_catalog.int4 FROM %s.fleet_building"
 		" WHERE id = $1 FOR NO KEY UPDATE",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
@@ -91,17 +91,17 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	/* ---- level 3: racks ---- */
 	[FLEET_PLAN_READ_RACK] = {
 		"read rack",
-		"SELECT site_id, building_id, row_count, column_count FROM %s.fleet_rack WHERE id = $1",
-		"SELECT site_id, NULL::pg_catalog.int8, row_count, column_count"
+		"SELECT site_id, building_id, row_count::pg_catalog.int4, column_count::pg_catalog.int4 FROM %s.fleet_rack WHERE id = $1",
+		"SELECT site_id, NULL::pg_catalog.int8, row_count::pg_catalog.int4, column_count::pg_catalog.int4"
 		" FROM %s.fleet_rack WHERE id = $1",
 		false, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_LOCK_RACK] = {
 		/* NO KEY UPDATE conflicts with itself: concurrent fills take turns. */
 		"lock rack",
-		"SELECT site_id, building_id, row_count, column_count FROM %s.fleet_rack"
+		"SELECT site_id, building_id, row_count::pg_catalog.int4, column_count::pg_catalog.int4 FROM %s.fleet_rack"
 		" WHERE id = $1 FOR NO KEY UPDATE",
-		"SELECT site_id, NULL::pg_catalog.int8, row_count, column_count FROM %s.fleet_rack"
+		"SELECT site_id, NULL::pg_catalog.int8, row_count::pg_catalog.int4, column_count::pg_catalog.int4 FROM %s.fleet_rack"
 		" WHERE id = $1 FOR NO KEY UPDATE",
 		false, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
@@ -113,21 +113,21 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_LOCK_RACKS] = {
 		"lock racks",
-		"SELECT id, site_id, building_id, aisle_index, position_in_aisle FROM %s.fleet_rack"
+		"SELECT id, site_id, building_id, aisle_index::pg_catalog.int4, position_in_aisle::pg_catalog.int4 FROM %s.fleet_rack"
 		" WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
 		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_LOCK_BUILDINGS_RACKS] = {
 		/* The racks standing in these (locked) buildings. */
 		"lock the buildings' racks",
-		"SELECT id, site_id, building_id, aisle_index, position_in_aisle FROM %s.fleet_rack"
+		"SELECT id, site_id, building_id, aisle_index::pg_catalog.int4, position_in_aisle::pg_catalog.int4 FROM %s.fleet_rack"
 		" WHERE building_id = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_BUILDING_POSITIONS] = {
 		/* The racks in a (locked) building now, and their positions. */
 		"read building racks",
-		"SELECT id, aisle_index, position_in_aisle FROM %s.fleet_rack WHERE building_id = $1",
+		"SELECT id, aisle_index::pg_catalog.int4, position_in_aisle::pg_catalog.int4 FROM %s.fleet_rack WHERE building_id = $1",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
 	},
 	[FLEET_PLAN_RACKS_VISIBLE] = {
@@ -212,7 +212,7 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_RACK_MEMBERS] = {
 		/* Who is in the target rack now, and in which slot. */
 		"read rack members",
-		"SELECT m.device_id, s.row_index, s.column_index"
+		"SELECT m.device_id, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4"
 		" FROM %s.fleet_rack_membership m LEFT JOIN %s.fleet_rack_slot s"
 		" ON s.rack_id = m.rack_id AND s.device_id = m.device_id"
 		" WHERE m.rack_id = $1",
@@ -235,18 +235,24 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_SET_DEVICES] = {
 		/*
 		 * By the tuple ids the lock returned: a TID scan, no second index
-		 * lookup. The site is set to $2 when $5, the building to $3 when $4;
-		 * otherwise each is kept.
+		 * lookup. Each tuple id comes with its device id ($6), so that a
+		 * tuple id gone stale (a user trigger fired by our own writes
+		 * updated the row, or the owner rewrote the table) matches nothing
+		 * rather than another device. The site is set to $2 when $5, the
+		 * building to $3 when $4; otherwise each is kept.
 		 */
 		"update devices",
-		"UPDATE %s.fleet_device SET"
-		" site_id = CASE WHEN $5 THEN $2 ELSE site_id END,"
-		" building_id = CASE WHEN $4 THEN $3 ELSE building_id END,"
-		" updated_at = pg_catalog.now() WHERE ctid = ANY ($1)",
-		"UPDATE %s.fleet_device SET site_id = $2, updated_at = pg_catalog.now()"
-		" WHERE ctid = ANY ($1)",
-		false, CALLER, LATEST, SPI_OK_UPDATE, 5,
-		{TIDARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID}
+		"UPDATE %s.fleet_device d SET"
+		" site_id = CASE WHEN $5 THEN $2 ELSE d.site_id END,"
+		" building_id = CASE WHEN $4 THEN $3 ELSE d.building_id END,"
+		" updated_at = pg_catalog.now()"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($6)) AS v (tid, id)"
+		" WHERE d.ctid = v.tid AND d.id = v.id",
+		"UPDATE %s.fleet_device d SET site_id = $2, updated_at = pg_catalog.now()"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($6)) AS v (tid, id)"
+		" WHERE d.ctid = v.tid AND d.id = v.id",
+		false, CALLER, LATEST, SPI_OK_UPDATE, 6,
+		{TIDARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID, INT8ARRAYOID}
 	},
 	[FLEET_PLAN_SET_DEVICES_BY_ID] = {
 		/*
@@ -381,6 +387,152 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"release the building's devices",
 		"UPDATE %s.fleet_device SET building_id = NULL WHERE building_id = $1",
 		NULL, true, OWNER, LATEST, SPI_OK_UPDATE, 1, {INT8OID}
+	},
+
+	/*
+	 * ---- the guards of direct writes (guards.c) ----
+	 *
+	 * The locks a guard takes itself never wait (SKIP LOCKED): the row the
+	 * statement wrote is already locked, so a parent locked now would be out
+	 * of order; a row another transaction holds makes the write fail with
+	 * 40001 instead of waiting. The checks read everything that committed
+	 * (current snapshot) on the owner's authority: the invariant is about
+	 * all rows, whatever row-level security lets the writer see.
+	 */
+	[FLEET_PLAN_GUARD_LOCK_RACKS] = {
+		"lock racks",
+		"SELECT id FROM %s.fleet_rack WHERE id = ANY ($1) ORDER BY id"
+		" FOR NO KEY UPDATE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_SHARE_RACKS] = {
+		"lock racks",
+		"SELECT id FROM %s.fleet_rack WHERE id = ANY ($1) ORDER BY id FOR SHARE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_LOCK_DEVICES] = {
+		"lock devices",
+		"SELECT id FROM %s.fleet_device WHERE id = ANY ($1) ORDER BY id"
+		" FOR NO KEY UPDATE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_LOCK_BUILDINGS] = {
+		"lock buildings",
+		"SELECT id FROM %s.fleet_building WHERE id = ANY ($1) ORDER BY id"
+		" FOR NO KEY UPDATE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_DEVICES] = {
+		/* Rules 1, 2 and 4 for these devices: the first one broken. */
+		"check devices",
+		"SELECT d.id, d.identifier, d.site_id, m.rack_id,"
+		" CASE WHEN m.rack_id IS NOT NULL AND r.site_id IS DISTINCT FROM d.site_id THEN 1"
+		" WHEN m.rack_id IS NOT NULL AND r.building_id IS DISTINCT FROM d.building_id THEN 2"
+		" ELSE 4 END AS rule, d.building_id"
+		" FROM %s.fleet_device d"
+		" LEFT JOIN %s.fleet_rack_membership m ON m.device_id = d.id"
+		" LEFT JOIN %s.fleet_rack r ON r.id = m.rack_id"
+		" LEFT JOIN %s.fleet_building b ON b.id = d.building_id"
+		" WHERE d.id = ANY ($1)"
+		" AND ((m.rack_id IS NOT NULL AND (r.site_id IS DISTINCT FROM d.site_id"
+		" OR r.building_id IS DISTINCT FROM d.building_id))"
+		" OR (d.building_id IS NOT NULL AND b.site_id IS DISTINCT FROM d.site_id))"
+		" ORDER BY d.id LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_RACKS] = {
+		/*
+		 * Rules 1, 2, 3 and 5 for these racks: the first one broken, as
+		 * (rack id, rule code, a number, another number).
+		 */
+		"check racks",
+		"SELECT * FROM ("
+		" SELECT r.id, 'building site' AS code, b.id AS n1, NULL::pg_catalog.int8 AS n2"
+		" FROM %s.fleet_rack r JOIN %s.fleet_building b ON b.id = r.building_id"
+		" WHERE r.id = ANY ($1) AND r.site_id IS DISTINCT FROM b.site_id"
+		" UNION ALL"
+		" SELECT r.id, 'member site', d.id, NULL"
+		" FROM %s.fleet_rack r JOIN %s.fleet_rack_membership m ON m.rack_id = r.id"
+		" JOIN %s.fleet_device d ON d.id = m.device_id"
+		" WHERE r.id = ANY ($1) AND (d.site_id IS DISTINCT FROM r.site_id"
+		" OR d.building_id IS DISTINCT FROM r.building_id)"
+		" UNION ALL"
+		" SELECT r.id, 'no layout', r.building_id, NULL"
+		" FROM %s.fleet_rack r LEFT JOIN %s.fleet_building b ON b.id = r.building_id"
+		" WHERE r.id = ANY ($1) AND r.aisle_index IS NOT NULL AND b.aisle_count IS NULL"
+		" UNION ALL"
+		" SELECT r.id, 'outside layout', r.building_id, NULL"
+		" FROM %s.fleet_rack r JOIN %s.fleet_building b ON b.id = r.building_id"
+		" WHERE r.id = ANY ($1) AND (r.aisle_index >= b.aisle_count"
+		" OR r.position_in_aisle >= b.racks_per_aisle)"
+		" UNION ALL"
+		" SELECT r.id, 'full', r.row_count * r.column_count, pg_catalog.count(*)"
+		" FROM %s.fleet_rack r JOIN %s.fleet_rack_membership m ON m.rack_id = r.id"
+		" WHERE r.id = ANY ($1)"
+		" GROUP BY r.id, r.row_count, r.column_count"
+		" HAVING pg_catalog.count(*) > r.row_count * r.column_count"
+		" UNION ALL"
+		" SELECT r.id, 'slot outside', s.device_id, NULL"
+		" FROM %s.fleet_rack r JOIN %s.fleet_rack_slot s ON s.rack_id = r.id"
+		" WHERE r.id = ANY ($1) AND (s.row_index >= r.row_count OR s.column_index >= r.column_count)"
+		" UNION ALL"
+		" SELECT b.id, 'building full', b.aisle_count * b.racks_per_aisle, pg_catalog.count(*)"
+		" FROM %s.fleet_building b JOIN %s.fleet_rack r ON r.building_id = b.id"
+		" WHERE b.id = ANY ($2) AND b.aisle_count IS NOT NULL"
+		" GROUP BY b.id, b.aisle_count, b.racks_per_aisle"
+		" HAVING pg_catalog.count(*) > b.aisle_count * b.racks_per_aisle"
+		") AS broken ORDER BY 1, 2 LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 2, {INT8ARRAYOID, INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_RACK_FULL] = {
+		/* Rule 5, capacity only: the first of these racks over it. */
+		"check rack capacity",
+		"SELECT r.id, (r.row_count * r.column_count)::pg_catalog.int8 FROM %s.fleet_rack r"
+		" JOIN %s.fleet_rack_membership m ON m.rack_id = r.id WHERE r.id = ANY ($1)"
+		" GROUP BY r.id, r.row_count, r.column_count"
+		" HAVING pg_catalog.count(*) > r.row_count * r.column_count ORDER BY r.id LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_SLOTS] = {
+		/* Rule 5 for these slots: inside their rack. */
+		"check slots",
+		"SELECT s.rack_id, d.identifier, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v (rack_id, device_id)"
+		" JOIN %s.fleet_rack_slot s ON s.rack_id = v.rack_id AND s.device_id = v.device_id"
+		" JOIN %s.fleet_rack r ON r.id = s.rack_id"
+		" JOIN %s.fleet_device d ON d.id = s.device_id"
+		" WHERE s.row_index >= r.row_count OR s.column_index >= r.column_count"
+		" ORDER BY 1, 2 LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 2, {INT8ARRAYOID, INT8ARRAYOID}
+	},
+	[FLEET_PLAN_GUARD_BUILDINGS] = {
+		/* Rules 3, 4 and 5 for these buildings: the first one broken. */
+		"check buildings",
+		"SELECT * FROM ("
+		" SELECT b.id, 'rack site' AS code, r.id AS n1, NULL::pg_catalog.int8 AS n2"
+		" FROM %s.fleet_building b JOIN %s.fleet_rack r ON r.building_id = b.id"
+		" WHERE b.id = ANY ($1) AND r.site_id IS DISTINCT FROM b.site_id"
+		" UNION ALL"
+		" SELECT b.id, 'device site', d.id, NULL"
+		" FROM %s.fleet_building b JOIN %s.fleet_device d ON d.building_id = b.id"
+		" WHERE b.id = ANY ($1) AND d.site_id IS DISTINCT FROM b.site_id"
+		" UNION ALL"
+		" SELECT b.id, 'no layout', r.id, NULL"
+		" FROM %s.fleet_building b JOIN %s.fleet_rack r ON r.building_id = b.id"
+		" WHERE b.id = ANY ($1) AND b.aisle_count IS NULL AND r.aisle_index IS NOT NULL"
+		" UNION ALL"
+		" SELECT b.id, 'outside layout', r.id, NULL"
+		" FROM %s.fleet_building b JOIN %s.fleet_rack r ON r.building_id = b.id"
+		" WHERE b.id = ANY ($1) AND (r.aisle_index >= b.aisle_count"
+		" OR r.position_in_aisle >= b.racks_per_aisle)"
+		" UNION ALL"
+		" SELECT b.id, 'building full', b.aisle_count * b.racks_per_aisle, pg_catalog.count(*)"
+		" FROM %s.fleet_building b JOIN %s.fleet_rack r ON r.building_id = b.id"
+		" WHERE b.id = ANY ($1) AND b.aisle_count IS NOT NULL"
+		" GROUP BY b.id, b.aisle_count, b.racks_per_aisle"
+		" HAVING pg_catalog.count(*) > b.aisle_count * b.racks_per_aisle"
+		") AS broken ORDER BY 1, 2 LIMIT 1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 
 	[FLEET_PLAN_INSERT_ACTIVITY] = {

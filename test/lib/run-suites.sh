@@ -6,6 +6,18 @@ failed=""
 passed_count=0
 failed_count=0
 
+# The suites assume a UTF-8 cluster (ICU collations, non-ASCII identifiers);
+# test/run creates one with the C.UTF-8 locale. Say which cluster this is.
+cluster=$(psql -X -A -t -c "SELECT format('PostgreSQL %s, encoding %s, locale %s, port %s',
+    current_setting('server_version'), current_setting('server_encoding'),
+    current_setting('lc_collate'), current_setting('port'))") || {
+    echo "run-suites.sh: cannot connect to the cluster" >&2; exit 1; }
+echo "=== cluster: $cluster"
+case $cluster in
+    *"encoding UTF8,"*) ;;
+    *) echo "run-suites.sh: the suites need a UTF8 cluster (test/run creates one)" >&2; exit 1 ;;
+esac
+
 run_suite() {
     local name=$1; shift
     echo

@@ -1,0 +1,563 @@
+/*
+ * guards.c: the placement invariant holds for every write, not only ours.
+ *
+ * One trigger function guards INSERT (and so COPY) and UPDATE on the
+ * placement tables: AFTER ... FOR EACH STATEMENT, with transition tables,
+ * so that a bulk load is checked with a few set-based statements rather
+ * than row by row. It fails the statement with 23514 naming the first row
+ * that breaks a rule, with a hint naming the function that makes that
+ * change atomically; deletes are never guarded (they keep the invariant by
+ * themselves, see delete_triggers.c).
+ *
+ * The functions' own writes are not checked (exemption.c): they keep the
+ * invariant by construction, and checking 10,000 rows again would cost what
+ * they saved.
+ *
+ * Concurrency. The statement being guarded has already locked the rows it
+ * updated (and KEY SHARE-locked what its foreign keys reference). A guard
+ * adds only the locks without which a concurrent writer could slip past its
+ * check (write skew), and takes them with SKIP LOCKED, never waiting: they
+ * may be out of the one lock order (a rack's building after the rack), so
+ * waiting could deadlock; a row another transaction holds makes the write
+ * fail with 40001, to be retried. What it locks:
+ *   - a membership: its rack (capacity, the rack's placement) and its device
+ *     (the device's placement), NO KEY UPDATE, as a rack fill does;
+ *   - a slot: its rack, FOR SHARE (its size);
+ *   - a rack given a building or position: that building, NO KEY UPDATE
+ *     (its layout and rack count), as a rack fill does.
+ * Everything else a check reads is protected by a lock the statement or the
+ * other writer already holds: a device's rack or building changes placement
+ * only after the device is locked; a rack's members change only under the
+ * rack's lock; a building's site is part of its unique key, so changing it
+ * conflicts with the KEY SHARE that referencing writes take. The checks read
+ * with a current snapshot on the owner's authority: everything that
+ * committed, whatever row-level security lets the writer see.
+ */
+#include "fleet_sites.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#define MAX_KEY_COLUMNS 7
+
+/* The placement columns of one row, for telling changed rows from others. */
+typedef struct RowKey
+{
+	int64		values[MAX_KEY_COLUMNS];
+	bool		nulls[MAX_KEY_COLUMNS];
+} RowKey;
+
+/* Which columns of each table matter to the invariant (all bigint or int). */
+typedef struct GuardedTable
+{
+	FleetRelation rel;
+	const char *columns[MAX_KEY_COLUMNS];
+} GuardedTable;
+
+static const GuardedTable guarded_tables[] = {
+	{FLEET_REL_DEVICE, {"id", "site_id", "building_id"}},
+	{FLEET_REL_RACK, {"id", "site_id", "building_id", "aisle_index", "position_in_aisle",
+	"row_count", "column_count"}},
+	{FLEET_REL_BUILDING, {"id", "site_id", "aisle_count", "racks_per_aisle"}},
+	{FLEET_REL_MEMBERSHIP, {"rack_id", "device_id"}},
+	{FLEET_REL_SLOT, {"rack_id", "device_id", "row_index", "column_index"}},
+};
+
+/* The changed rows of one statement, column by column. */
+typedef struct ChangedRows
+{
+	int			count;
+	int			ncolumns;
+	int64	   *values[MAX_KEY_COLUMNS];
+	bool	   *nulls[MAX_KEY_COLUMNS];
+} ChangedRows;
+
+static void
+read_key(TupleTableSlot *slot, const AttrNumber *attnums, int ncolumns, RowKey *key)
+{
+	int			i;
+
+	memset(key, 0, sizeof(RowKey));
+	for (i = 0; i < ncolumns; i++)
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, attnums[i], &isnull);
+		Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, attnums[i] - 1)->atttypid;
+
+		key->nulls[i] = isnull;
+		if (!isnull)
+			key->values[i] = type == INT8OID ? DatumGetInt64(value) : DatumGetInt32(value);
+	}
+}
+
+/* Read a transition table through a read pointer of our own. */
+static void
+scan_rows(Tuplestorestate *store, TupleDesc tupdesc, const AttrNumber *attnums, int ncolumns,
+		  void (*fn) (const RowKey *key, void *arg), void *arg)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+	int			pointer = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
+	RowKey		key;
+
+	tuplestore_select_read_pointer(store, pointer);
+	tuplestore_rescan(store);
+	while (tuplestore_gettupleslot(store, true, false, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		read_key(slot, attnums, ncolumns, &key);
+		fn(&key, arg);
+	}
+	tuplestore_select_read_pointer(store, 0);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static void
+remember_old(const RowKey *key, void *arg)
+{
+	bool		found;
+
+	hash_search((HTAB *) arg, key, HASH_ENTER, &found);
+}
+
+typedef struct CollectState
+{
+	HTAB	   *old_rows;		/* NULL for an INSERT */
+	ChangedRows *changed;
+	int			capacity;
+} CollectState;
+
+static void
+collect_changed(const RowKey *key, void *arg)
+{
+	CollectState *state = (CollectState *) arg;
+	ChangedRows *changed = state->changed;
+	bool		found = false;
+	int			i;
+
+	if (state->old_rows != NULL)
+		hash_search(state->old_rows, key, HASH_FIND, &found);
+	if (found)
+		return;					/* its placement columns did not change */
+	if (changed->count == state->capacity)
+	{
+		state->capacity *= 2;
+		for (i = 0; i < changed->ncolumns; i++)
+		{
+			changed->values[i] = repalloc(changed->values[i], sizeof(int64) * state->capacity);
+			changed->nulls[i] = repalloc(changed->nulls[i], sizeof(bool) * state->capacity);
+		}
+	}
+	for (i = 0; i < changed->ncolumns; i++)
+	{
+		changed->values[i][changed->count] = key->values[i];
+		changed->nulls[i][changed->count] = key->nulls[i];
+	}
+	changed->count++;
+}
+
+/*
+ * The rows the statement inserted, or the rows it updated whose placement
+ * columns changed (a new row version with the same values as an old one
+ * changed nothing that matters: a rename, a touch of updated_at).
+ */
+static ChangedRows *
+changed_rows(TriggerData *trigdata, const GuardedTable *table)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	AttrNumber	attnums[MAX_KEY_COLUMNS];
+	int			ncolumns = 0;
+	ChangedRows *changed = palloc0(sizeof(ChangedRows));
+	CollectState state;
+	int			i;
+
+	while (ncolumns < MAX_KEY_COLUMNS && table->columns[ncolumns] != NULL)
+	{
+		attnums[ncolumns] = get_attnum(relid, table->columns[ncolumns]);
+		if (attnums[ncolumns] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of \"%s\" is missing", table->columns[ncolumns],
+				 fleet_relation_name(table->rel));
+		ncolumns++;
+	}
+	changed->ncolumns = ncolumns;
+	state.capacity = 64;
+	for (i = 0; i < ncolumns; i++)
+	{
+		changed->values[i] = palloc(sizeof(int64) * state.capacity);
+		changed->nulls[i] = palloc(sizeof(bool) * state.capacity);
+	}
+	state.changed = changed;
+	state.old_rows = NULL;
+
+	if (trigdata->tg_newtable == NULL)
+		return changed;
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && trigdata->tg_oldtable != NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(RowKey);
+		ctl.entrysize = sizeof(RowKey);
+		ctl.hcxt = CurrentMemoryContext;
+		state.old_rows = hash_create("fleet_sites old rows", 256, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		scan_rows(trigdata->tg_oldtable, tupdesc, attnums, ncolumns, remember_old,
+				  state.old_rows);
+	}
+	scan_rows(trigdata->tg_newtable, tupdesc, attnums, ncolumns, collect_changed, &state);
+	return changed;
+}
+
+/* The non-NULL values of one column, ascending and distinct. */
+static Datum
+distinct_ids(const ChangedRows *rows, int column, int *count)
+{
+	int64	   *ids = palloc(sizeof(int64) * (rows->count + 1));
+	int			n = 0;
+	int			i;
+	int			distinct = 0;
+
+	for (i = 0; i < rows->count; i++)
+		if (!rows->nulls[column][i])
+			ids[n++] = rows->values[column][i];
+	qsort(ids, n, sizeof(int64), fleet_compare_int64);
+	for (i = 0; i < n; i++)
+		if (distinct == 0 || ids[distinct - 1] != ids[i])
+			ids[distinct++] = ids[i];
+	if (count != NULL)
+		*count = distinct;
+	return fleet_int64_array(ids, distinct);
+}
+
+/*
+ * Lock these rows without waiting (see the top of the file); one that
+ * another transaction holds (or that is gone) fails the write with 40001.
+ */
+static void
+lock_without_waiting(FleetPlanId plan, Datum ids, int count, const char *what)
+{
+	Datum		values[1];
+	uint64		locked;
+
+	if (count == 0)
+		return;
+	values[0] = ids;
+	locked = fleet_run(plan, values, NULL, 0);
+	SPI_freetuptable(SPI_tuptable);
+	if (locked < (uint64) count)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not check the placement of this write: a %s it depends on is being changed by another transaction",
+						what),
+				 errhint("Retry the transaction.")));
+}
+
+typedef enum WriteKind
+{
+	WRITE_DEVICE,
+	WRITE_MEMBERSHIP
+} WriteKind;
+
+/* Rules 1, 2, 4 for these devices (a device write, or a membership write). */
+static void
+check_devices(Datum device_ids, WriteKind kind)
+{
+	Datum		values[1];
+	bool		isnull;
+	char	   *identifier;
+	int			rule;
+	bool		rack_null;
+	int64		rack_id;
+	int64		building_id;
+
+	values[0] = device_ids;
+	if (fleet_run(FLEET_PLAN_GUARD_DEVICES, values, NULL, 1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return;
+	}
+	identifier = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	rack_id = fleet_get_int64(0, 4, &rack_null);
+	rule = fleet_get_int32(0, 5, &isnull);
+	building_id = fleet_get_int64(0, 6, &isnull);
+
+	if (kind == WRITE_MEMBERSHIP && rule != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg(rule == 1 ? "device \"%s\" cannot be in rack %lld: the rack is at another site"
+						: "device \"%s\" cannot be in rack %lld: the rack is in another building",
+						identifier, (long long) rack_id),
+				 errdetail("A device in a rack has its rack's site and building."),
+				 errhint("fleet_assign_devices_to_rack() puts devices into a rack and gives them its site and building in one step.")));
+	if (rule == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("device \"%s\" is in a rack at another site", identifier),
+				 errdetail("A device in a rack has its rack's site."),
+				 errhint("fleet_assign_devices_to_site() moves devices to a site (with force_clear => true, out of their racks), and fleet_assign_devices_to_rack() moves them with a rack's site, atomically.")));
+	if (rule == 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("device \"%s\" is in a rack in another building", identifier),
+				 errdetail("A device in a rack has its rack's building."),
+				 errhint("fleet_assign_devices_to_building() moves devices to a building (with force_clear => true, out of their racks), and fleet_assign_devices_to_rack() moves them with a rack's building, atomically.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("device \"%s\" is in building %lld, which is at another site",
+					identifier, (long long) building_id),
+			 errdetail("A device in a building has the building's site."),
+			 errhint("fleet_assign_devices_to_building() sets a device's building and site together; fleet_assign_devices_to_site() clears a building it leaves behind.")));
+}
+
+/* Rules 1, 2, 3 and 5 for these racks (and the buildings they stand in). */
+static void
+check_racks(Datum rack_ids, Datum building_ids)
+{
+	Datum		values[2];
+	int64		id;
+	char	   *code;
+	int64		n1;
+	int64		n2;
+	bool		isnull;
+
+	values[0] = rack_ids;
+	values[1] = building_ids;
+	if (fleet_run(FLEET_PLAN_GUARD_RACKS, values, NULL, 1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return;
+	}
+	id = fleet_get_int64(0, 1, &isnull);
+	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	n1 = fleet_get_int64(0, 3, &isnull);
+	n2 = fleet_get_int64(0, 4, &isnull);
+
+	if (strcmp(code, "building site") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rack %lld stands in building %lld, which is at another site",
+						(long long) id, (long long) n1),
+				 errdetail("A rack in a building has the building's site."),
+				 errhint("fleet_assign_racks_to_building() moves racks into a building and onto its site, and fleet_assign_buildings_to_site() moves a building with its racks, atomically.")));
+	if (strcmp(code, "member site") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rack %lld holds devices at another site or in another building",
+						(long long) id),
+				 errdetail("The devices in a rack have its site and building."),
+				 errhint("fleet_assign_racks_to_site() and fleet_assign_racks_to_building() move a rack with its devices atomically.")));
+	if (strcmp(code, "no layout") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rack %lld has a position, but building %lld has no layout",
+						(long long) id, (long long) n1),
+				 errdetail("A rack has a position only in a building with aisles."),
+				 errhint("fleet_assign_racks_to_building() places racks at positions of a building's layout.")));
+	if (strcmp(code, "outside layout") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("the position of rack %lld is outside the layout of building %lld",
+						(long long) id, (long long) n1),
+				 errhint("fleet_assign_racks_to_building() places racks at positions of a building's layout.")));
+	if (strcmp(code, "full") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg_plural("rack %lld would hold more devices than its %lld slot",
+							   "rack %lld would hold more devices than its %lld slots",
+							   (unsigned long) n1, (long long) id, (long long) n1),
+				 errhint("Take devices out of the rack first: fleet_assign_devices_to_rack(ids, NULL).")));
+	if (strcmp(code, "slot outside") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rack %lld would have a device in a slot outside its rows and columns",
+						(long long) id),
+				 errhint("fleet_assign_devices_to_rack() with row_indexes and column_indexes moves devices between slots.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg_plural("building %lld would hold more racks than its %lld position",
+						   "building %lld would hold more racks than its %lld positions",
+						   (unsigned long) n1, (long long) id, (long long) n1),
+			 errdetail("It would hold %lld.", (long long) n2),
+			 errhint("fleet_assign_racks_to_building() moves racks in and out of buildings.")));
+}
+
+/* Rules 3, 4 and 5 for these buildings. */
+static void
+check_buildings(Datum building_ids)
+{
+	Datum		values[1];
+	int64		id;
+	char	   *code;
+	int64		n1;
+	bool		isnull;
+
+	values[0] = building_ids;
+	if (fleet_run(FLEET_PLAN_GUARD_BUILDINGS, values, NULL, 1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return;
+	}
+	id = fleet_get_int64(0, 1, &isnull);
+	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	n1 = fleet_get_int64(0, 3, &isnull);
+
+	if (strcmp(code, "rack site") == 0 || strcmp(code, "device site") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("building %lld holds %s at another site", (long long) id,
+						code[0] == 'r' ? "racks" : "devices"),
+				 errdetail("The racks and devices in a building have its site."),
+				 errhint("fleet_assign_buildings_to_site() moves a building with its racks and devices atomically.")));
+	if (strcmp(code, "building full") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg_plural("building %lld holds more racks than its %lld position",
+							   "building %lld holds more racks than its %lld positions",
+							   (unsigned long) n1, (long long) id, (long long) n1),
+				 errhint("fleet_assign_racks_to_building() moves racks out of a building first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("the layout of building %lld does not fit rack %lld", (long long) id,
+					(long long) n1),
+			 errdetail("A rack's position lies inside its building's layout, and only a building with a layout has positions."),
+			 errhint("fleet_assign_racks_to_building() moves racks to other positions or out of the building first.")));
+}
+
+static const GuardedTable *
+guarded_table(Oid relid)
+{
+	const FleetCatalog *catalog = fleet_catalog();
+	int			i;
+
+	for (i = 0; i < (int) lengthof(guarded_tables); i++)
+		if (catalog->relids[guarded_tables[i].rel] == relid)
+			return &guarded_tables[i];
+	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(fleet_guard_placement);
+
+Datum
+fleet_guard_placement(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const GuardedTable *table;
+	ChangedRows *rows;
+	int			count;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
+		trigdata->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function fleet_guard_placement must be fired AFTER INSERT or UPDATE FOR EACH STATEMENT with a NEW TABLE")));
+
+	/* Our own statement: consistent by construction. Or nothing written. */
+	if (fleet_write_is_exempt() || tuplestore_tuple_count(trigdata->tg_newtable) == 0)
+		return PointerGetDatum(NULL);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	table = guarded_table(RelationGetRelid(trigdata->tg_relation));
+	if (table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function fleet_guard_placement guards only the placement tables of fleet_sites")));
+
+	rows = changed_rows(trigdata, table);
+	if (rows->count == 0)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	switch (table->rel)
+	{
+		case FLEET_REL_DEVICE:
+			check_devices(distinct_ids(rows, 0, NULL), WRITE_DEVICE);
+			break;
+		case FLEET_REL_MEMBERSHIP:
+			{
+				int			racks;
+				Datum		rack_ids = distinct_ids(rows, 0, &racks);
+				Datum		device_ids = distinct_ids(rows, 1, &count);
+				Datum		values[1];
+
+				/* Racks (level 3), then devices (level 4), ascending. */
+				lock_without_waiting(FLEET_PLAN_GUARD_LOCK_RACKS, rack_ids, racks, "rack");
+				lock_without_waiting(FLEET_PLAN_GUARD_LOCK_DEVICES, device_ids, count, "device");
+				check_devices(device_ids, WRITE_MEMBERSHIP);
+				values[0] = rack_ids;
+				if (fleet_run(FLEET_PLAN_GUARD_RACK_FULL, values, NULL, 1) > 0)
+				{
+					bool		isnull;
+					int64		rack_id = fleet_get_int64(0, 1, &isnull);
+					int64		slots = fleet_get_int64(0, 2, &isnull);
+
+					ereport(ERROR,
+							(errcode(ERRCODE_CHECK_VIOLATION),
+							 errmsg_plural("rack %lld is full: it holds at most %lld device",
+										   "rack %lld is full: it holds at most %lld devices",
+										   (unsigned long) slots, (long long) rack_id,
+										   (long long) slots),
+							 errhint("fleet_assign_devices_to_rack() reports a full rack before writing anything.")));
+				}
+				SPI_freetuptable(SPI_tuptable);
+			}
+			break;
+		case FLEET_REL_SLOT:
+			{
+				int			racks;
+				Datum		rack_ids = distinct_ids(rows, 0, &racks);
+				Datum		values[2];
+
+				lock_without_waiting(FLEET_PLAN_GUARD_SHARE_RACKS, rack_ids, racks, "rack");
+				values[0] = fleet_int64_array(rows->values[0], rows->count);
+				values[1] = fleet_int64_array(rows->values[1], rows->count);
+				if (fleet_run(FLEET_PLAN_GUARD_SLOTS, values, NULL, 1) > 0)
+				{
+					bool		isnull;
+					int64		rack_id = fleet_get_int64(0, 1, &isnull);
+					char	   *identifier = SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2);
+
+					ereport(ERROR,
+							(errcode(ERRCODE_CHECK_VIOLATION),
+							 errmsg("device \"%s\" cannot take slot (%d, %d) of rack %lld: it lies outside the rack",
+									identifier, fleet_get_int32(0, 3, &isnull),
+									fleet_get_int32(0, 4, &isnull), (long long) rack_id),
+							 errhint("fleet_assign_devices_to_rack() with row_indexes and column_indexes checks slots against the rack before writing anything.")));
+				}
+				SPI_freetuptable(SPI_tuptable);
+			}
+			break;
+		case FLEET_REL_RACK:
+			{
+				int			buildings;
+				Datum		building_ids = distinct_ids(rows, 2, &buildings);
+
+				lock_without_waiting(FLEET_PLAN_GUARD_LOCK_BUILDINGS, building_ids, buildings,
+									 "building");
+				check_racks(distinct_ids(rows, 0, NULL), building_ids);
+			}
+			break;
+		case FLEET_REL_BUILDING:
+			check_buildings(distinct_ids(rows, 0, NULL));
+			break;
+		default:
+			break;
+	}
+
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
