@@ -7,31 +7,37 @@
 -- One round = one transaction: reset the tables, build a random fleet
 -- (sites, buildings with and without a layout and a site, racks in buildings
 -- with and without positions, devices in racks, in buildings, or loose),
--- then make random calls of the six move functions. Each call is checked
--- against a MODEL of the contract (spec/api.md, and /work/dev/choices.md
--- where the contract is silent) that is written here from the contract
--- alone: the model keeps its own copy of the fleet in arrays, predicts the
--- result of every call (the SQLSTATE, or the exact conflict list in order,
--- or the exact fleet_cascade row, the exact new state and the audit row),
--- and after every call the database must agree with it, every row the call
--- had no business touching must be the very same row version (ctid), and
--- the placement invariant (rules 1-5) must hold.
+-- then make random calls of the six move functions, interleaved with plain
+-- INSERT/UPDATE/DELETE statements on the placement tables (the guards).
+-- Each call is checked against a MODEL of the contract (spec/api.md, and
+-- /work/dev/choices.md where the contract is silent) that is written here
+-- from the contract alone: the model keeps its own copy of the fleet in
+-- arrays, predicts the result of every call (the SQLSTATE, or the exact
+-- conflict list in order, or the exact fleet_cascade row, the exact new
+-- state and the audit row), and after every call the database must agree
+-- with it, every row the call had no business touching must be the very
+-- same row version (ctid), and the placement invariant (rules 1-5, and the
+-- view fleet_placement_violation) must hold.
 --
 -- All randomness comes from random() after setseed(), in one backend, so a
 -- (seed, round) pair replays exactly. Device, rack, building and site ids
 -- are explicit (1..n) in every round, so a replayed round sees the same ids.
 --
 -- Layout:
---   fleet, call, expectation, state    the types
---   role_labels, role_rights           the test roles and what each may do
+--   fleet, call, expectation, state, outcome   the types
+--   bulk                               the 10,001-element arrays (54000)
+--   role_labels, role_rights, gate     the test roles, what each may do, the gate
 --   gen_fleet                          random fleet, written and returned
---   gen_caller, gen_ids, gen_nums, gen_force, gen_slots, gen_positions
+--   gen_caller, gen_ids, gen_nums, gen_force, gen_pairs, gen_slots, gen_positions
 --                                      the parts of a random call
---   gen_call                           one random call of one of the six functions
+--   gen_call                           one random call (op: one of the six
+--                                      functions, or direct)
 --   *_input_states                     the contract's bad-input table
 --   expect_site, expect_rack, expect_building,
 --   expect_racks_site, expect_racks_building, expect_buildings_site
 --                                      the models of the six functions
+--   model_problem, gen_direct, expect_direct
+--                                      the direct writes and their model
 --   run_call                           makes the call (as the chosen role)
 --   capture, render_*, invariant_problems, check_call
 --                                      looking at the tables, comparing
@@ -65,7 +71,8 @@ CREATE TYPE fleet_fuzz.fleet AS (
 );
 
 -- One call. op: site, rack, building (the device moves), racks_site,
--- racks_building, buildings_site (the container moves). ids are device
+-- racks_building, buildings_site (the container moves), direct (a plain
+-- INSERT, UPDATE or DELETE on a placement table). ids are device
 -- identifiers, nums rack or building ids. nargs: how many arguments are
 -- passed (the rest take their defaults). ar/ac: row_indexes/column_indexes
 -- of the rack move, aisle_indexes/positions_in_aisle of the racks-into-a-
@@ -83,7 +90,10 @@ CREATE TYPE fleet_fuzz.call AS (
     role    name,
     label   text,
     rights  text[],
-    actor   text
+    actor   text,
+    kind    text,       -- op direct: which statement (see gen_direct)
+    params  bigint[],   -- op direct: its values (NULL elements are NULL values)
+    str     text        -- op direct: an identifier or a name
 );
 
 -- What the model predicts. Either states (the acceptable SQLSTATEs of an
@@ -639,14 +649,14 @@ BEGIN
         ids := NULL;
     ELSIF p < 0.03 THEN
         ids := '{}';
-    ELSIF p < 0.045 THEN
+    ELSIF p < 0.05 THEN
         -- two dimensions
         ids := ARRAY[ARRAY[fleet_fuzz.gen_unknown(f), CASE WHEN ndev > 0 THEN f.d_ident[1] ELSE 'a' END],
                      ARRAY[CASE WHEN fleet_fuzz.chance(0.3) THEN NULL ELSE 'b' END, 'c']];
-    ELSIF p < 0.0515 THEN
+    ELSIF p < 0.0565 THEN
         -- more than 10,000 distinct: 54000
         ids := (SELECT b.ids FROM fleet_fuzz.bulk b WHERE b.n = 10001);
-    ELSIF p < 0.053 THEN
+    ELSIF p < 0.058 THEN
         -- exactly 10,000 distinct (some of them real devices, one duplicated)
         ids := (SELECT b.ids FROM fleet_fuzz.bulk b WHERE b.n = 10000)[1:10000 - least(ndev, 5)];
         FOR i IN 1 .. least(ndev, 5) LOOP
@@ -706,11 +716,11 @@ BEGIN
         RETURN NULL;
     ELSIF p < 0.03 THEN
         RETURN '{}';
-    ELSIF p < 0.045 THEN
+    ELSIF p < 0.055 THEN
         RETURN ARRAY[ARRAY[1, 2], ARRAY[CASE WHEN fleet_fuzz.chance(0.3) THEN NULL ELSE 3 END, 4]]::bigint[];
-    ELSIF p < 0.0515 THEN
+    ELSIF p < 0.0615 THEN
         RETURN (SELECT b.nums FROM fleet_fuzz.bulk b WHERE b.n = 10001);   -- 54000
-    ELSIF p < 0.053 THEN
+    ELSIF p < 0.063 THEN
         -- exactly 10,000 distinct (and some duplicated): not 54000
         RETURN (SELECT b.nums FROM fleet_fuzz.bulk b WHERE b.n = 10000);
     END IF;
@@ -801,8 +811,8 @@ END $$;
 -- held: the cells held by what keeps its place (a slot or position given
 -- one of them is a 23505), nrows x ncols the grid's size (for values
 -- outside it). Valid pairs: first occurrences of a key get distinct cells
--- or a NULL pair, repeated keys a NULL pair. One call in four then breaks
--- one rule of the function's 22023 list, or takes a held cell.
+-- or a NULL pair, repeated keys a NULL pair. About one call in three then
+-- breaks one rule of the function's 22023 list, or takes a held cell.
 CREATE FUNCTION fleet_fuzz.gen_pairs(keys text[], cells text[], held text[], nrows int, ncols int,
                                      OUT ar int[], OUT ac int[])
     LANGUAGE plpgsql VOLATILE AS $$
@@ -820,10 +830,13 @@ DECLARE
     cell text;
     null_p float8 := (ARRAY[0.05, 0.3, 0.7])[fleet_fuzz.rnd(1, 3)];
     -- 0: valid; 1-7: one 22023 rule broken; 8: a held cell (23505).
-    how int := CASE WHEN NOT fleet_fuzz.chance(0.25) THEN 0
-                    WHEN fleet_fuzz.chance(0.3) THEN 8
-                    WHEN fleet_fuzz.chance(0.35) THEN fleet_fuzz.rnd(1, 2)
-                    ELSE fleet_fuzz.rnd(3, 7) END;
+    p float8 := random();
+    how int := CASE WHEN p < 0.65 THEN 0
+                    WHEN p < 0.72 THEN 8
+                    WHEN p < 0.79 THEN fleet_fuzz.rnd(1, 2)
+                    WHEN p < 0.8425 THEN 5
+                    WHEN p < 0.895 THEN 7
+                    ELSE (ARRAY[3, 4, 6])[fleet_fuzz.rnd(1, 3)] END;
 BEGIN
     ar := '{}'; ac := '{}';
     FOR i IN 1 .. n LOOP
@@ -1046,24 +1059,24 @@ BEGIN
 END $$;
 
 -- One random call. weights: the share of each op, in the order site, rack,
--- building, racks_site, racks_building, buildings_site.
+-- building, racks_site, racks_building, buildings_site, direct.
 CREATE FUNCTION fleet_fuzz.gen_call(f fleet_fuzz.fleet, roles name[], weights float8[])
 RETURNS fleet_fuzz.call
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     c fleet_fuzz.call;
-    ops text[] := ARRAY['site', 'rack', 'building', 'racks_site', 'racks_building', 'buildings_site'];
+    ops text[] := ARRAY['site', 'rack', 'building', 'racks_site', 'racks_building', 'buildings_site', 'direct'];
     total float8 := 0;
     p float8;
     i int;
     hint bigint[];
 BEGIN
-    FOR i IN 1 .. 6 LOOP
-        total := total + weights[i];
+    FOR i IN 1 .. 7 LOOP
+        total := total + coalesce(weights[i], 0);
     END LOOP;
     p := random() * total;
     c.op := ops[6];
-    FOR i IN 1 .. 6 LOOP
+    FOR i IN 1 .. 7 LOOP
         IF p < weights[i] THEN
             c.op := ops[i];
             EXIT;
@@ -1071,6 +1084,11 @@ BEGIN
         p := p - weights[i];
     END LOOP;
 
+    IF c.op = 'direct' THEN
+        -- a plain statement, as the superuser (the guards are no privilege matter)
+        c.label := 'superuser';
+        RETURN fleet_fuzz.gen_direct(f, c);
+    END IF;
     SELECT g.role, g.label, g.rights, g.actor INTO c.role, c.label, c.rights, c.actor
       FROM fleet_fuzz.gen_caller(roles, c.op) g;
 
@@ -1082,7 +1100,7 @@ BEGIN
             SELECT array_agg(f.d_site[(f.by_ident ->> x)::int]) INTO hint
               FROM unnest(c.ids[1:8]) x WHERE f.by_ident ? x;
             c.target := fleet_fuzz.gen_site_target(f, coalesce(hint, '{}'));
-        ELSIF c.op = 'rack' AND fleet_fuzz.chance(CASE WHEN fleet_fuzz.holds(c, 'dev_u') THEN 0.25 ELSE 0.6 END)
+        ELSIF c.op = 'rack' AND fleet_fuzz.chance(CASE WHEN fleet_fuzz.holds(c, 'dev_u') THEN 0.25 ELSE 0.75 END)
               AND EXISTS (SELECT 1 FROM unnest(f.d_rack) r WHERE r IS NOT NULL) THEN
             -- Reslotting: members of one rack (and maybe one more device, often
             -- one that the rack's site and building already hold) into that
@@ -1108,12 +1126,12 @@ BEGIN
             SELECT array_agg(f.d_rack[(f.by_ident ->> x)::int]) INTO hint
               FROM unnest(c.ids[1:8]) x WHERE f.by_ident ? x;
             c.target := fleet_fuzz.gen_target(fleet_fuzz.nr(f), coalesce(hint, '{}'));
-            IF fleet_fuzz.chance(0.15) THEN
+            IF fleet_fuzz.chance(0.2) THEN
                 -- a rack with no site: DEVICE_LOSES_SITE (and, now and then,
                 -- an unknown identifier with it: the residual under force)
                 c.target := coalesce((SELECT k FROM generate_subscripts(f.r_site, 1) k
                                        WHERE f.r_site[k] IS NULL ORDER BY random() LIMIT 1), c.target);
-                IF c.ids IS NOT NULL AND array_ndims(c.ids) = 1 AND cardinality(c.ids) < 100 AND fleet_fuzz.chance(0.4) THEN
+                IF c.ids IS NOT NULL AND array_ndims(c.ids) = 1 AND cardinality(c.ids) < 100 AND fleet_fuzz.chance(0.5) THEN
                     c.ids := c.ids || fleet_fuzz.gen_unknown(f);
                 END IF;
             END IF;
@@ -2233,7 +2251,428 @@ BEGIN
         WHEN 'racks_site' THEN RETURN fleet_fuzz.expect_racks_site(f, c);
         WHEN 'racks_building' THEN RETURN fleet_fuzz.expect_racks_building(f, c);
         WHEN 'buildings_site' THEN RETURN fleet_fuzz.expect_buildings_site(f, c);
+        WHEN 'direct' THEN RETURN fleet_fuzz.expect_direct(f, c);
     END CASE;
+END $$;
+
+-------------------------------------------------------------------------------
+-- Direct writes (spec/api.md, "The invariant holds for every write"): the
+-- model applies the statement to its fleet and predicts 23514 when the
+-- result breaks a rule (or a CHECK constraint), 23505 / 23503 when it breaks
+-- a unique key / foreign key, and otherwise exactly that change, with no
+-- audit row and no notification.
+-------------------------------------------------------------------------------
+
+-- What in a fleet breaks the placement invariant (rules 1-5), or NULL.
+CREATE FUNCTION fleet_fuzz.model_problem(f fleet_fuzz.fleet) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    p text;
+BEGIN
+    SELECT format('device %s: rule %s', d, CASE
+               WHEN f.d_site[d] IS DISTINCT FROM f.r_site[f.d_rack[d]] THEN 1
+               WHEN f.d_bldg[d] IS DISTINCT FROM f.r_bldg[f.d_rack[d]] THEN 2
+               ELSE 5 END) INTO p
+      FROM generate_subscripts(f.d_ident, 1) d
+     WHERE f.d_rack[d] IS NOT NULL
+       AND (f.d_site[d] IS DISTINCT FROM f.r_site[f.d_rack[d]]
+            OR f.d_bldg[d] IS DISTINCT FROM f.r_bldg[f.d_rack[d]]
+            OR f.d_row[d] >= f.r_rows[f.d_rack[d]] OR f.d_col[d] >= f.r_cols[f.d_rack[d]])
+     LIMIT 1;
+    IF p IS NOT NULL THEN RETURN p; END IF;
+    SELECT format('device %s: rule 4', d) INTO p
+      FROM generate_subscripts(f.d_ident, 1) d
+     WHERE f.d_bldg[d] IS NOT NULL AND f.d_site[d] IS DISTINCT FROM f.b_site[f.d_bldg[d]]
+     LIMIT 1;
+    IF p IS NOT NULL THEN RETURN p; END IF;
+    SELECT format('rack %s: rule %s', r, CASE WHEN f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]] THEN 3 ELSE 5 END) INTO p
+      FROM generate_subscripts(f.r_rows, 1) r
+     WHERE (f.r_bldg[r] IS NOT NULL AND f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]])
+        OR (f.r_aisle[r] IS NOT NULL AND (f.b_aisles[f.r_bldg[r]] IS NULL OR f.r_aisle[r] >= f.b_aisles[f.r_bldg[r]]
+                                          OR f.r_pos[r] >= f.b_per[f.r_bldg[r]]))
+     LIMIT 1;
+    IF p IS NOT NULL THEN RETURN p; END IF;
+    SELECT format('rack %s: rule 5 (%s members)', f.d_rack[d], count(*)) INTO p
+      FROM generate_subscripts(f.d_rack, 1) d WHERE f.d_rack[d] IS NOT NULL
+     GROUP BY f.d_rack[d] HAVING count(*) > f.r_rows[f.d_rack[d]] * f.r_cols[f.d_rack[d]] LIMIT 1;
+    IF p IS NOT NULL THEN RETURN p; END IF;
+    SELECT format('building %s: rule 5 (%s racks)', f.r_bldg[r], count(*)) INTO p
+      FROM generate_subscripts(f.r_bldg, 1) r WHERE f.b_aisles[f.r_bldg[r]] IS NOT NULL
+     GROUP BY f.r_bldg[r] HAVING count(*) > f.b_aisles[f.r_bldg[r]] * f.b_per[f.r_bldg[r]] LIMIT 1;
+    RETURN p;
+END $$;
+
+-- A site value for a direct write: mostly the one that keeps the fleet
+-- consistent (consistent), else any site, NULL, or one that does not exist.
+CREATE FUNCTION fleet_fuzz.pick_site(f fleet_fuzz.fleet, consistent bigint) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p float8 := random();
+BEGIN
+    IF p < 0.5 THEN
+        RETURN consistent;
+    ELSIF p < 0.75 AND f.nsites > 0 THEN
+        RETURN fleet_fuzz.rnd(1, f.nsites);
+    ELSIF p < 0.96 THEN
+        RETURN NULL;
+    ELSE
+        RETURN f.nsites + 1;                                   -- 23503
+    END IF;
+END $$;
+
+CREATE FUNCTION fleet_fuzz.pick_building(f fleet_fuzz.fleet, consistent bigint) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p float8 := random();
+BEGIN
+    IF p < 0.5 THEN
+        RETURN consistent;
+    ELSIF p < 0.8 AND fleet_fuzz.nb(f) > 0 THEN
+        RETURN fleet_fuzz.rnd(1, fleet_fuzz.nb(f));
+    ELSIF p < 0.97 THEN
+        RETURN NULL;
+    ELSE
+        RETURN fleet_fuzz.nb(f) + 1;                           -- 23503
+    END IF;
+END $$;
+
+-- A cell of a grid: inside (mostly), on the edge outside, or negative.
+CREATE FUNCTION fleet_fuzz.pick_cell(nrows int, ncols int, OUT r int, OUT c int)
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p float8 := random();
+BEGIN
+    r := fleet_fuzz.rnd(0, greatest(coalesce(nrows, 1), 1) - 1);
+    c := fleet_fuzz.rnd(0, greatest(coalesce(ncols, 1), 1) - 1);
+    IF p < 0.12 THEN
+        r := coalesce(nrows, 1);
+    ELSIF p < 0.24 THEN
+        c := coalesce(ncols, 1);
+    ELSIF p < 0.28 THEN
+        r := -1;
+    END IF;
+END $$;
+
+-- A random direct write: kind and values (params; str for names).
+CREATE FUNCTION fleet_fuzz.gen_direct(f fleet_fuzz.fleet, INOUT c fleet_fuzz.call)
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    kinds text[] := ARRAY['dev_site', 'dev_bldg', 'dev_both', 'dev_ident', 'dev_insert',
+                          'rack_site', 'rack_place', 'rack_size', 'rack_insert',
+                          'bldg_site', 'bldg_layout', 'bldg_insert',
+                          'mem_insert', 'mem_delete', 'mem_move',
+                          'slot_insert', 'slot_update', 'slot_delete'];
+    nd int := fleet_fuzz.nd(f);
+    nr int := fleet_fuzz.nr(f);
+    nb int := fleet_fuzz.nb(f);
+    d int;
+    r int;
+    b bigint;
+    x bigint;
+    cell record;
+    names text[] := ARRAY['hall-A', 'hall-B', 'Halle-ü', 'hall-A '];
+BEGIN
+    c.kind := kinds[fleet_fuzz.rnd(1, cardinality(kinds))];
+    c.nargs := 0;
+    IF nd = 0 AND c.kind LIKE 'dev\_%' OR c.kind LIKE 'mem\_%' OR c.kind LIKE 'slot\_%' THEN
+        IF nd = 0 THEN c.kind := 'dev_insert'; END IF;
+    END IF;
+    IF nr = 0 AND (c.kind LIKE 'rack\_%' OR c.kind LIKE 'mem\_%' OR c.kind LIKE 'slot\_%') THEN
+        c.kind := 'rack_insert';
+    END IF;
+    IF nb = 0 AND c.kind LIKE 'bldg\_%' THEN
+        c.kind := 'bldg_insert';
+    END IF;
+    IF nd > 0 THEN
+        d := fleet_fuzz.rnd(1, nd);
+    END IF;
+    IF nr > 0 THEN
+        r := fleet_fuzz.rnd(1, nr);
+        IF c.kind IN ('rack_site', 'rack_place') AND fleet_fuzz.chance(0.5) THEN
+            -- an empty rack (only its own placement can break a rule)
+            r := coalesce((SELECT k FROM generate_subscripts(f.r_rows, 1) k
+                            WHERE NOT k = ANY (array_remove(f.d_rack, NULL)) ORDER BY random() LIMIT 1), r);
+        END IF;
+    END IF;
+    CASE c.kind
+        WHEN 'dev_site' THEN
+            c.params := ARRAY[d, fleet_fuzz.pick_site(f, coalesce(f.r_site[f.d_rack[d]], f.b_site[f.d_bldg[d]], f.d_site[d]))];
+        WHEN 'dev_bldg' THEN
+            c.params := ARRAY[d, fleet_fuzz.pick_building(f, CASE WHEN f.d_rack[d] IS NOT NULL THEN f.r_bldg[f.d_rack[d]]
+                                   ELSE (SELECT k FROM generate_subscripts(f.b_site, 1) k
+                                          WHERE f.b_site[k] IS NOT DISTINCT FROM f.d_site[d] ORDER BY random() LIMIT 1) END)];
+        WHEN 'dev_both' THEN
+            b := fleet_fuzz.pick_building(f, f.r_bldg[f.d_rack[d]]);
+            c.params := ARRAY[d, fleet_fuzz.pick_site(f, CASE WHEN b <= nb THEN f.b_site[b] END), b];
+        WHEN 'dev_ident' THEN
+            c.params := ARRAY[d];
+            c.str := CASE WHEN fleet_fuzz.chance(0.3) THEN f.d_ident[fleet_fuzz.rnd(1, nd)]   -- taken: 23505 (or itself)
+                          ELSE 'renamed-' || d || '-' || fleet_fuzz.rnd(1, 99) END;
+        WHEN 'dev_insert' THEN
+            b := fleet_fuzz.pick_building(f, NULL);
+            c.params := ARRAY[nd + 1, fleet_fuzz.pick_site(f, CASE WHEN b <= nb THEN f.b_site[b] END), b];
+            c.str := CASE WHEN nd > 0 AND fleet_fuzz.chance(0.1) THEN f.d_ident[fleet_fuzz.rnd(1, nd)]
+                          ELSE 'new-' || (nd + 1) END;
+        WHEN 'rack_site' THEN
+            c.params := ARRAY[r, fleet_fuzz.pick_site(f, f.b_site[f.r_bldg[r]])];
+        WHEN 'rack_place' THEN
+            b := fleet_fuzz.pick_building(f, f.r_bldg[r]);
+            SELECT * INTO cell FROM fleet_fuzz.pick_cell(f.b_aisles[b], f.b_per[b]);
+            IF fleet_fuzz.chance(0.4) THEN
+                cell.r := NULL; cell.c := NULL;
+            ELSIF fleet_fuzz.chance(0.05) THEN
+                cell.c := NULL;                                    -- half a position: CHECK
+            END IF;
+            c.params := ARRAY[r, fleet_fuzz.pick_site(f, CASE WHEN b <= nb THEN f.b_site[b] ELSE f.r_site[r] END), b, cell.r, cell.c];
+        WHEN 'rack_size' THEN
+            c.params := ARRAY[r, CASE WHEN fleet_fuzz.chance(0.05) THEN (ARRAY[0, 13])[fleet_fuzz.rnd(1, 2)] ELSE fleet_fuzz.rnd(1, 4) END,
+                                 CASE WHEN fleet_fuzz.chance(0.05) THEN (ARRAY[0, 13])[fleet_fuzz.rnd(1, 2)] ELSE fleet_fuzz.rnd(1, 4) END];
+        WHEN 'rack_insert' THEN
+            b := fleet_fuzz.pick_building(f, NULL);
+            SELECT * INTO cell FROM fleet_fuzz.pick_cell(f.b_aisles[b], f.b_per[b]);
+            IF fleet_fuzz.chance(0.5) THEN
+                cell.r := NULL; cell.c := NULL;
+            END IF;
+            c.params := ARRAY[nr + 1, fleet_fuzz.pick_site(f, CASE WHEN b <= nb THEN f.b_site[b] END), b, cell.r, cell.c,
+                              fleet_fuzz.rnd(1, 3), fleet_fuzz.rnd(1, 3)];
+        WHEN 'bldg_site' THEN
+            b := fleet_fuzz.rnd(1, nb);
+            c.params := ARRAY[b, fleet_fuzz.pick_site(f, f.b_site[b])];
+        WHEN 'bldg_layout' THEN
+            b := fleet_fuzz.rnd(1, nb);
+            c.params := CASE WHEN fleet_fuzz.chance(0.25) THEN ARRAY[b, NULL, NULL]
+                             WHEN fleet_fuzz.chance(0.07) THEN ARRAY[b, NULL, 2]                  -- CHECK
+                             WHEN fleet_fuzz.chance(0.05) THEN ARRAY[b, 0, 3]                     -- CHECK
+                             ELSE ARRAY[b, fleet_fuzz.rnd(1, 3), fleet_fuzz.rnd(1, 3)] END;
+        WHEN 'bldg_insert' THEN
+            c.params := ARRAY[nb + 1, fleet_fuzz.pick_site(f, NULL), NULL, NULL];
+            IF fleet_fuzz.chance(0.6) THEN
+                c.params[3] := fleet_fuzz.rnd(1, 3); c.params[4] := fleet_fuzz.rnd(1, 3);
+            END IF;
+            c.str := names[fleet_fuzz.rnd(1, cardinality(names))];
+        WHEN 'mem_insert' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_rack[k] IS NULL ORDER BY random() LIMIT 1), d);
+            IF fleet_fuzz.chance(0.6) THEN
+                -- a rack at the device's site and building
+                r := coalesce((SELECT k FROM generate_subscripts(f.r_rows, 1) k
+                                WHERE f.r_site[k] IS NOT DISTINCT FROM f.d_site[d]
+                                  AND f.r_bldg[k] IS NOT DISTINCT FROM f.d_bldg[d]
+                                ORDER BY random() LIMIT 1), r);
+            END IF;
+            c.params := ARRAY[r, d];
+        WHEN 'mem_delete' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_rack[k] IS NOT NULL ORDER BY random() LIMIT 1), d);
+            c.params := ARRAY[d];
+        WHEN 'mem_move' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_rack[k] IS NOT NULL ORDER BY f.d_row[k] IS NOT NULL, random() LIMIT 1), d);
+            IF fleet_fuzz.chance(0.7) THEN
+                -- another rack at the device's site and building
+                r := coalesce((SELECT k FROM generate_subscripts(f.r_rows, 1) k
+                                WHERE f.r_site[k] IS NOT DISTINCT FROM f.d_site[d]
+                                  AND f.r_bldg[k] IS NOT DISTINCT FROM f.d_bldg[d]
+                                  AND k IS DISTINCT FROM f.d_rack[d]
+                                ORDER BY random() LIMIT 1), r);
+            END IF;
+            c.params := ARRAY[d, r];
+        WHEN 'slot_insert' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_rack[k] IS NOT NULL ORDER BY f.d_row[k] IS NOT NULL, random() LIMIT 1), d);
+            IF f.d_rack[d] IS NOT NULL AND fleet_fuzz.chance(0.9) THEN
+                r := f.d_rack[d];
+            END IF;
+            SELECT * INTO cell FROM fleet_fuzz.pick_cell(f.r_rows[r], f.r_cols[r]);
+            c.params := ARRAY[r, d, cell.r, cell.c];
+        WHEN 'slot_update' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_row[k] IS NOT NULL ORDER BY random() LIMIT 1), d);
+            SELECT * INTO cell FROM fleet_fuzz.pick_cell(f.r_rows[f.d_rack[d]], f.r_cols[f.d_rack[d]]);
+            c.params := ARRAY[d, cell.r, cell.c];
+        WHEN 'slot_delete' THEN
+            d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
+                            WHERE f.d_row[k] IS NOT NULL ORDER BY random() LIMIT 1), d);
+            c.params := ARRAY[d];
+    END CASE;
+END $$;
+
+CREATE FUNCTION fleet_fuzz.expect_direct(f fleet_fuzz.fleet, c fleet_fuzz.call)
+RETURNS fleet_fuzz.expectation
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    e fleet_fuzz.expectation;
+    a fleet_fuzz.fleet := f;
+    p bigint[] := c.params;
+    states text[] := '{}';      -- unique / foreign key / CHECK, besides the rules
+    problem text;
+    nd int := fleet_fuzz.nd(f);
+    nr int := fleet_fuzz.nr(f);
+    nb int := fleet_fuzz.nb(f);
+    d int;
+    r int;
+    b int;
+    changed boolean := true;
+BEGIN
+    e.applied := false; e.tags := '{}';
+    CASE c.kind
+        WHEN 'dev_site' THEN
+            d := p[1];
+            IF p[2] > f.nsites THEN states := states || '23503'::text; END IF;
+            a.d_site[d] := p[2];
+            e.touch_d := ARRAY[d];
+        WHEN 'dev_bldg' THEN
+            d := p[1];
+            IF p[2] > nb THEN states := states || '23503'::text; END IF;
+            a.d_bldg[d] := p[2];
+            e.touch_d := ARRAY[d];
+        WHEN 'dev_both' THEN
+            d := p[1];
+            IF p[2] > f.nsites OR p[3] > nb THEN states := states || '23503'::text; END IF;
+            a.d_site[d] := p[2];
+            a.d_bldg[d] := p[3];
+            e.touch_d := ARRAY[d];
+        WHEN 'dev_ident' THEN
+            d := p[1];
+            IF (f.by_ident ->> c.str)::int <> d THEN states := states || '23505'::text; END IF;
+            a.by_ident := (a.by_ident - f.d_ident[d]) || jsonb_build_object(c.str, d);
+            a.d_ident[d] := c.str;
+            e.touch_d := ARRAY[d];
+        WHEN 'dev_insert' THEN
+            d := p[1];
+            IF f.by_ident ? c.str THEN states := states || '23505'::text; END IF;
+            IF p[2] > f.nsites OR p[3] > nb THEN states := states || '23503'::text; END IF;
+            a.d_ident[d] := c.str; a.d_site[d] := p[2]; a.d_bldg[d] := p[3];
+            a.d_rack[d] := NULL; a.d_row[d] := NULL; a.d_col[d] := NULL;
+            a.by_ident := a.by_ident || jsonb_build_object(c.str, d);
+        WHEN 'rack_site' THEN
+            r := p[1];
+            IF p[2] > f.nsites THEN states := states || '23503'::text; END IF;
+            a.r_site[r] := p[2];
+            e.touch_r := ARRAY[r];
+        WHEN 'rack_place', 'rack_insert' THEN
+            r := p[1];
+            IF p[2] > f.nsites OR p[3] > nb THEN states := states || '23503'::text; END IF;
+            IF (p[4] IS NULL) <> (p[5] IS NULL) OR p[4] < 0 OR p[5] < 0 OR (p[4] IS NOT NULL AND p[3] IS NULL) THEN
+                states := states || '23514'::text;                               -- CHECK
+            END IF;
+            IF p[4] IS NOT NULL AND EXISTS (SELECT 1 FROM generate_subscripts(f.r_rows, 1) k
+                                             WHERE k <> r AND f.r_bldg[k] = p[3] AND f.r_aisle[k] = p[4] AND f.r_pos[k] = p[5]) THEN
+                states := states || '23505'::text;                               -- position key
+            END IF;
+            a.r_site[r] := p[2]; a.r_bldg[r] := p[3]; a.r_aisle[r] := p[4]; a.r_pos[r] := p[5];
+            IF c.kind = 'rack_insert' THEN
+                a.r_rows[r] := p[6]; a.r_cols[r] := p[7];
+            ELSE
+                e.touch_r := ARRAY[r];
+            END IF;
+        WHEN 'rack_size' THEN
+            r := p[1];
+            IF p[2] NOT BETWEEN 1 AND 12 OR p[3] NOT BETWEEN 1 AND 12 THEN
+                states := states || '23514'::text;                               -- CHECK
+            END IF;
+            a.r_rows[r] := p[2]; a.r_cols[r] := p[3];
+            e.touch_r := ARRAY[r];
+        WHEN 'bldg_site' THEN
+            b := p[1];
+            IF p[2] > f.nsites THEN states := states || '23503'::text; END IF;
+            IF p[2] IS NOT NULL AND EXISTS (SELECT 1 FROM generate_subscripts(f.b_name, 1) k
+                                             WHERE k <> b AND f.b_site[k] = p[2] AND f.b_name[k] = f.b_name[b]) THEN
+                states := states || '23505'::text;
+            END IF;
+            a.b_site[b] := p[2];
+            e.touch_b := ARRAY[b];
+        WHEN 'bldg_layout' THEN
+            b := p[1];
+            IF NOT ((p[2] IS NULL AND p[3] IS NULL)
+                    OR coalesce(p[2] BETWEEN 1 AND 100 AND p[3] BETWEEN 1 AND 100, false)) THEN
+                states := states || '23514'::text;                               -- CHECK
+            END IF;
+            a.b_aisles[b] := p[2]; a.b_per[b] := p[3];
+            e.touch_b := ARRAY[b];
+        WHEN 'bldg_insert' THEN
+            b := p[1];
+            IF p[2] > f.nsites THEN states := states || '23503'::text; END IF;
+            IF p[2] IS NOT NULL AND EXISTS (SELECT 1 FROM generate_subscripts(f.b_name, 1) k
+                                             WHERE f.b_site[k] = p[2] AND f.b_name[k] = c.str) THEN
+                states := states || '23505'::text;
+            END IF;
+            a.b_name[b] := c.str; a.b_site[b] := p[2]; a.b_aisles[b] := p[3]; a.b_per[b] := p[4];
+        WHEN 'mem_insert' THEN
+            r := p[1]; d := p[2];
+            IF f.d_rack[d] IS NOT NULL THEN states := states || '23505'::text; END IF;   -- in a rack already
+            a.d_rack[d] := r; a.d_row[d] := f.d_row[d]; a.d_col[d] := f.d_col[d];
+            IF f.d_rack[d] IS NULL THEN a.d_row[d] := NULL; a.d_col[d] := NULL; END IF;
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'mem_delete' THEN
+            d := p[1];
+            changed := f.d_rack[d] IS NOT NULL;
+            a.d_rack[d] := NULL; a.d_row[d] := NULL; a.d_col[d] := NULL;          -- the slot goes with it
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'mem_move' THEN
+            d := p[1]; r := p[2];
+            changed := f.d_rack[d] IS NOT NULL AND f.d_rack[d] <> r;
+            IF changed AND f.d_row[d] IS NOT NULL THEN
+                states := states || '23503'::text;       -- the slot still references the old membership
+            END IF;
+            IF f.d_rack[d] IS NOT NULL THEN
+                a.d_rack[d] := r;
+            END IF;
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'slot_insert' THEN
+            r := p[1]; d := p[2];
+            IF f.d_rack[d] IS DISTINCT FROM r THEN
+                states := states || '23503'::text;                               -- no such membership
+            END IF;
+            IF p[3] < 0 OR p[4] < 0 THEN
+                states := states || '23514'::text;                               -- CHECK
+            END IF;
+            IF f.d_rack[d] = r AND f.d_row[d] IS NOT NULL
+               OR EXISTS (SELECT 1 FROM generate_subscripts(f.d_rack, 1) k
+                           WHERE f.d_rack[k] = r AND f.d_row[k] = p[3] AND f.d_col[k] = p[4]) THEN
+                states := states || '23505'::text;
+            END IF;
+            a.d_row[d] := p[3]; a.d_col[d] := p[4];
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'slot_update' THEN
+            d := p[1];
+            changed := f.d_row[d] IS NOT NULL;
+            IF changed THEN
+                IF p[2] < 0 OR p[3] < 0 THEN
+                    states := states || '23514'::text;
+                END IF;
+                IF EXISTS (SELECT 1 FROM generate_subscripts(f.d_rack, 1) k
+                            WHERE k <> d AND f.d_rack[k] = f.d_rack[d] AND f.d_row[k] = p[2] AND f.d_col[k] = p[3]) THEN
+                    states := states || '23505'::text;
+                END IF;
+                a.d_row[d] := p[2]; a.d_col[d] := p[3];
+            END IF;
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'slot_delete' THEN
+            d := p[1];
+            changed := f.d_row[d] IS NOT NULL;
+            a.d_row[d] := NULL; a.d_col[d] := NULL;
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+    END CASE;
+
+    problem := fleet_fuzz.model_problem(a);
+    IF problem IS NOT NULL THEN
+        states := states || '23514'::text;
+    END IF;
+    IF cardinality(states) > 0 THEN
+        e.states := states;
+        e.tags := ARRAY['direct ' || c.kind || ' refused'];
+        IF problem IS NOT NULL AND cardinality(states) = 1 THEN
+            e.tags := e.tags || ('direct ' || c.kind || ' breaks ' || split_part(split_part(problem, ': ', 2), ' (', 1));
+            e.tags := e.tags || ('direct write breaks ' || split_part(split_part(problem, ': ', 2), ' (', 1));
+        END IF;
+        RETURN e;
+    END IF;
+    e.applied := true;
+    e.after := a;
+    e.event_type := NULL;        -- no audit row
+    e.tags := ARRAY['direct ' || c.kind || CASE WHEN changed THEN ' applied' ELSE ' changed nothing' END];
+    RETURN e;
 END $$;
 
 -------------------------------------------------------------------------------
@@ -2300,6 +2739,55 @@ BEGIN
             WHEN 'buildings_site/2' THEN
                 SELECT x.building_count, x.rack_count, x.device_count INTO cascade
                   FROM public.fleet_assign_buildings_to_site(c.nums, c.target) x;
+            WHEN 'direct/0' THEN
+                CASE c.kind
+                    WHEN 'dev_site' THEN
+                        UPDATE public.fleet_device SET site_id = c.params[2] WHERE id = c.params[1];
+                    WHEN 'dev_bldg' THEN
+                        UPDATE public.fleet_device SET building_id = c.params[2] WHERE id = c.params[1];
+                    WHEN 'dev_both' THEN
+                        UPDATE public.fleet_device SET site_id = c.params[2], building_id = c.params[3] WHERE id = c.params[1];
+                    WHEN 'dev_ident' THEN
+                        UPDATE public.fleet_device SET identifier = c.str WHERE id = c.params[1];
+                    WHEN 'dev_insert' THEN
+                        INSERT INTO public.fleet_device (id, identifier, site_id, building_id, updated_at)
+                        VALUES (c.params[1], c.str, c.params[2], c.params[3], timestamptz '2000-01-01 00:00+00');
+                    WHEN 'rack_site' THEN
+                        UPDATE public.fleet_rack SET site_id = c.params[2] WHERE id = c.params[1];
+                    WHEN 'rack_place' THEN
+                        UPDATE public.fleet_rack SET site_id = c.params[2], building_id = c.params[3],
+                               aisle_index = c.params[4], position_in_aisle = c.params[5]
+                         WHERE id = c.params[1];
+                    WHEN 'rack_size' THEN
+                        UPDATE public.fleet_rack SET row_count = c.params[2], column_count = c.params[3] WHERE id = c.params[1];
+                    WHEN 'rack_insert' THEN
+                        INSERT INTO public.fleet_rack (id, label, site_id, building_id, aisle_index, position_in_aisle,
+                                                       row_count, column_count)
+                        VALUES (c.params[1], 'rack-' || c.params[1], c.params[2], c.params[3], c.params[4], c.params[5],
+                                c.params[6], c.params[7]);
+                    WHEN 'bldg_site' THEN
+                        UPDATE public.fleet_building SET site_id = c.params[2] WHERE id = c.params[1];
+                    WHEN 'bldg_layout' THEN
+                        UPDATE public.fleet_building SET aisle_count = c.params[2], racks_per_aisle = c.params[3]
+                         WHERE id = c.params[1];
+                    WHEN 'bldg_insert' THEN
+                        INSERT INTO public.fleet_building (id, name, site_id, aisle_count, racks_per_aisle)
+                        VALUES (c.params[1], c.str, c.params[2], c.params[3], c.params[4]);
+                    WHEN 'mem_insert' THEN
+                        INSERT INTO public.fleet_rack_membership (rack_id, device_id) VALUES (c.params[1], c.params[2]);
+                    WHEN 'mem_delete' THEN
+                        DELETE FROM public.fleet_rack_membership WHERE device_id = c.params[1];
+                    WHEN 'mem_move' THEN
+                        UPDATE public.fleet_rack_membership SET rack_id = c.params[2] WHERE device_id = c.params[1];
+                    WHEN 'slot_insert' THEN
+                        INSERT INTO public.fleet_rack_slot (rack_id, device_id, row_index, column_index)
+                        VALUES (c.params[1], c.params[2], c.params[3], c.params[4]);
+                    WHEN 'slot_update' THEN
+                        UPDATE public.fleet_rack_slot SET row_index = c.params[2], column_index = c.params[3]
+                         WHERE device_id = c.params[1];
+                    WHEN 'slot_delete' THEN
+                        DELETE FROM public.fleet_rack_slot WHERE device_id = c.params[1];
+                END CASE;
         END CASE;
         last_id := public.fleet_last_activity_id();
         IF c.role IS NOT NULL THEN
@@ -2469,6 +2957,30 @@ $$;
 CREATE FUNCTION fleet_fuzz.describe(c fleet_fuzz.call) RETURNS text
     LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
+    IF c.op = 'direct' THEN
+        RETURN format(CASE c.kind
+            WHEN 'dev_site' THEN 'UPDATE fleet_device SET site_id = %2$s WHERE id = %1$s;'
+            WHEN 'dev_bldg' THEN 'UPDATE fleet_device SET building_id = %2$s WHERE id = %1$s;'
+            WHEN 'dev_both' THEN 'UPDATE fleet_device SET site_id = %2$s, building_id = %3$s WHERE id = %1$s;'
+            WHEN 'dev_ident' THEN 'UPDATE fleet_device SET identifier = %8$L WHERE id = %1$s;'
+            WHEN 'dev_insert' THEN 'INSERT INTO fleet_device (id, identifier, site_id, building_id) VALUES (%1$s, %8$L, %2$s, %3$s);'
+            WHEN 'rack_site' THEN 'UPDATE fleet_rack SET site_id = %2$s WHERE id = %1$s;'
+            WHEN 'rack_place' THEN 'UPDATE fleet_rack SET site_id = %2$s, building_id = %3$s, aisle_index = %4$s, position_in_aisle = %5$s WHERE id = %1$s;'
+            WHEN 'rack_size' THEN 'UPDATE fleet_rack SET row_count = %2$s, column_count = %3$s WHERE id = %1$s;'
+            WHEN 'rack_insert' THEN 'INSERT INTO fleet_rack (id, label, site_id, building_id, aisle_index, position_in_aisle, row_count, column_count) VALUES (%1$s, ''rack-%1$s'', %2$s, %3$s, %4$s, %5$s, %6$s, %7$s);'
+            WHEN 'bldg_site' THEN 'UPDATE fleet_building SET site_id = %2$s WHERE id = %1$s;'
+            WHEN 'bldg_layout' THEN 'UPDATE fleet_building SET aisle_count = %2$s, racks_per_aisle = %3$s WHERE id = %1$s;'
+            WHEN 'bldg_insert' THEN 'INSERT INTO fleet_building (id, name, site_id, aisle_count, racks_per_aisle) VALUES (%1$s, %8$L, %2$s, %3$s, %4$s);'
+            WHEN 'mem_insert' THEN 'INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES (%1$s, %2$s);'
+            WHEN 'mem_delete' THEN 'DELETE FROM fleet_rack_membership WHERE device_id = %1$s;'
+            WHEN 'mem_move' THEN 'UPDATE fleet_rack_membership SET rack_id = %2$s WHERE device_id = %1$s;'
+            WHEN 'slot_insert' THEN 'INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (%1$s, %2$s, %3$s, %4$s);'
+            WHEN 'slot_update' THEN 'UPDATE fleet_rack_slot SET row_index = %2$s, column_index = %3$s WHERE device_id = %1$s;'
+            WHEN 'slot_delete' THEN 'DELETE FROM fleet_rack_slot WHERE device_id = %1$s;' END,
+            coalesce(c.params[1]::text, 'NULL'), coalesce(c.params[2]::text, 'NULL'), coalesce(c.params[3]::text, 'NULL'),
+            coalesce(c.params[4]::text, 'NULL'), coalesce(c.params[5]::text, 'NULL'), coalesce(c.params[6]::text, 'NULL'),
+            coalesce(c.params[7]::text, 'NULL'), c.str);
+    END IF;
     RETURN (
     SELECT format('%s%sSELECT * FROM fleet_assign_%s(%s);',
                   CASE WHEN c.role IS NOT NULL THEN format('SET ROLE %I /* %s */; ', c.role, c.label) ELSE '' END,
@@ -2543,6 +3055,7 @@ BEGIN
         IF o.state IS NULL THEN
             fails := fails || format('expected ERROR %s, got %s', e.states,
                                      CASE WHEN device_call THEN 'rows ' || fleet_fuzz.short(o.result)
+                                          WHEN c.op = 'direct' THEN 'the write applied'
                                           ELSE 'result ' || o.cascade::text END);
         ELSIF NOT o.state = ANY (e.states) THEN
             fails := fails || format('expected ERROR %s, got ERROR %s: %s', e.states, o.state, o.message);
@@ -2555,6 +3068,7 @@ BEGIN
     ELSIF o.state IS NOT NULL THEN
         fails := fails || format('expected %s, got ERROR %s: %s',
                                  CASE WHEN device_call THEN 'rows ' || fleet_fuzz.short(e.conflicts)
+                                      WHEN c.op = 'direct' THEN 'the write to be applied'
                                       ELSE 'result ' || e.cascade::text END, o.state, o.message);
     ELSE
         IF device_call AND o.result IS DISTINCT FROM e.conflicts THEN
@@ -2609,21 +3123,29 @@ BEGIN
                 fails := fails || format('slots changed that the call may not touch (it may touch those of %s)',
                                          CASE WHEN e.touch_m THEN e.touch_d ELSE '{}' END);
             END IF;
-            -- updated_at = now() on every device whose site changed (README).
+            -- updated_at = now() on every device whose site a function changed (README).
             SELECT string_agg(d.identifier, ', ' ORDER BY d.id) INTO stale
               FROM public.fleet_device d
              WHERE before_sites[d.id] IS DISTINCT FROM after_sites[d.id]
-               AND d.updated_at IS DISTINCT FROM now();
+               AND d.updated_at IS DISTINCT FROM now() AND c.op <> 'direct';
             IF stale IS NOT NULL THEN
                 fails := fails || format('site changed but updated_at is not now(): %s', stale);
             END IF;
+            -- A direct write: no audit row, no activity id.
+            IF e.event_type IS NULL THEN
+                IF (post.activity, post.seq, post.last_id) IS DISTINCT FROM (pre.activity, pre.seq, pre.last_id) THEN
+                    fails := fails || format('a direct write changed fleet_activity or fleet_last_activity_id(): %s %s %s became %s %s %s',
+                                             pre.activity, pre.seq, pre.last_id, post.activity, post.seq, post.last_id);
+                END IF;
             -- Exactly one new activity row, older rows untouched, and
             -- fleet_last_activity_id() names it.
-            IF fleet_fuzz.activity_digest(pre.activity_max) IS DISTINCT FROM pre.activity THEN
+            ELSIF fleet_fuzz.activity_digest(pre.activity_max) IS DISTINCT FROM pre.activity THEN
                 fails := fails || 'existing fleet_activity rows changed'::text;
             END IF;
             SELECT count(*) INTO n_new FROM public.fleet_activity WHERE id > pre.activity_max;
-            IF n_new <> 1 THEN
+            IF e.event_type IS NULL THEN
+                NULL;
+            ELSIF n_new <> 1 THEN
                 fails := fails || format('expected 1 new fleet_activity row, found %s', n_new);
             ELSE
                 SELECT * INTO a FROM public.fleet_activity WHERE id > pre.activity_max;
@@ -2751,7 +3273,9 @@ BEGIN
             IF e.n_devices > 50 THEN
                 sampled := sampled + 1;     -- the audit lists only the first 50
             END IF;
-            activity_ids := activity_ids || post.activity_max;
+            IF e.event_type IS NOT NULL THEN
+                activity_ids := activity_ids || post.activity_max;
+            END IF;
         ELSE
             conflicted := conflicted + 1;
             outcomes := outcomes || (c.op || ' conflicts');

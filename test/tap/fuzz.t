@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # Property-based fuzz of fleet_sites: random fleets (sites, buildings, racks,
-# devices), random calls of the six move functions, each call checked against
-# a model of the contract (test/fuzz/fuzz.sql holds the generator, the model
-# and the checks, in PL/pgSQL).
+# devices), random calls of the six move functions interleaved with plain
+# INSERT/UPDATE/DELETE statements on the placement tables (op "direct": the
+# guards), each checked against a model of the contract (test/fuzz/fuzz.sql
+# holds the generator, the model and the checks, in PL/pgSQL).
 #
 # Runs inside pg_virtualenv (PGHOST, PGPORT, PGUSER, PGPASSWORD set) against a
 # scratch database it creates and drops. Prints TAP.
@@ -15,9 +16,9 @@
 # Other knobs: FLEET_FUZZ_CALLS (calls to make, default 10000),
 # FLEET_FUZZ_SECONDS (hard stop, default 60), FLEET_FUZZ_ROUND_CALLS (calls per
 # round, default 40; a replay needs the same value), FLEET_FUZZ_OPS (the
-# weight of each function, e.g. 'site=1,rack=2,building=1,racks_site=1,
-# racks_building=2,buildings_site=1'; a function left out keeps its default
-# weight, 0 leaves it out; a replay needs the same value).
+# weight of each kind of call, e.g. 'site=1,rack=2,building=1,racks_site=1,
+# racks_building=2,buildings_site=1,direct=1'; a kind left out keeps its
+# default weight, 0 leaves it out; a replay needs the same value).
 #
 # At the end the run prints, per function, how many calls applied, returned
 # conflicts, and raised each SQLSTATE, and it fails when a run of 8000 calls
@@ -48,9 +49,9 @@ die "FLEET_FUZZ_SEED must be an integer\n" unless $seed =~ /^-?\d+$/;
 my $target_calls = $ENV{FLEET_FUZZ_CALLS} // 10000;
 my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 60;
 my $per_round = $ENV{FLEET_FUZZ_ROUND_CALLS} // 40;
-my @ops = qw(site rack building racks_site racks_building buildings_site);
+my @ops = qw(site rack building racks_site racks_building buildings_site direct);
 my %weight = (site => 1.5, rack => 2.2, building => 1.3, racks_site => 1.0,
-              racks_building => 1.8, buildings_site => 1.0);
+              racks_building => 1.8, buildings_site => 1.0, direct => 1.5);
 my $ops_knob = $ENV{FLEET_FUZZ_OPS} // '';
 for my $pair (grep { $_ ne '' } split /\s*,\s*/, $ops_knob) {
     my ($op, $w) = $pair =~ /^(\w+)\s*=\s*(\d+(?:\.\d*)?|\.\d+)$/
@@ -242,6 +243,11 @@ my %need = (
         'buildings_site two moving buildings of one name', 'buildings_site name taken at the target',
         'buildings_site shared name at Unassigned', 'buildings_site 23503 (named id)',
         'buildings_site applied by a role', 'buildings_site 42501 bld_u'],
+    direct => [qw(applied 23514 23505 23503),
+        map({ "direct write breaks rule $_" } 1 .. 5),
+        map({ "direct $_ applied" } qw(dev_site dev_bldg dev_both dev_ident dev_insert rack_site rack_place
+                                       rack_size rack_insert bldg_site bldg_layout bldg_insert mem_insert
+                                       mem_delete mem_move slot_insert slot_update slot_delete))],
 );
 
 SKIP: {
