@@ -1146,7 +1146,7 @@ BEGIN
         c.nargs := 2;
         SELECT array_agg(f.r_site[x]) INTO hint FROM unnest(c.nums[1:8]) x WHERE x BETWEEN 1 AND fleet_fuzz.nr(f);
         c.target := fleet_fuzz.gen_site_target(f, coalesce(hint, '{}'));
-    ELSIF c.op = 'racks_building' AND fleet_fuzz.chance(0.35)
+    ELSIF c.op = 'racks_building' AND fleet_fuzz.chance(0.45)
           AND EXISTS (SELECT 1 FROM unnest(f.r_bldg) b WHERE b IS NOT NULL) THEN
         -- Repositioning: racks of one building (and maybe one more rack)
         -- into that building, with positions: swaps, shifts, holders.
@@ -2269,6 +2269,13 @@ CREATE FUNCTION fleet_fuzz.model_problem(f fleet_fuzz.fleet) RETURNS text
 DECLARE
     p text;
 BEGIN
+    SELECT format('rack %s: rule %s', r, CASE WHEN f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]] THEN 3 ELSE 5 END) INTO p
+      FROM generate_subscripts(f.r_rows, 1) r
+     WHERE (f.r_bldg[r] IS NOT NULL AND f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]])
+        OR (f.r_aisle[r] IS NOT NULL AND (f.b_aisles[f.r_bldg[r]] IS NULL OR f.r_aisle[r] >= f.b_aisles[f.r_bldg[r]]
+                                          OR f.r_pos[r] >= f.b_per[f.r_bldg[r]]))
+     LIMIT 1;
+    IF p IS NOT NULL THEN RETURN p; END IF;
     SELECT format('device %s: rule %s', d, CASE
                WHEN f.d_site[d] IS DISTINCT FROM f.r_site[f.d_rack[d]] THEN 1
                WHEN f.d_bldg[d] IS DISTINCT FROM f.r_bldg[f.d_rack[d]] THEN 2
@@ -2283,13 +2290,6 @@ BEGIN
     SELECT format('device %s: rule 4', d) INTO p
       FROM generate_subscripts(f.d_ident, 1) d
      WHERE f.d_bldg[d] IS NOT NULL AND f.d_site[d] IS DISTINCT FROM f.b_site[f.d_bldg[d]]
-     LIMIT 1;
-    IF p IS NOT NULL THEN RETURN p; END IF;
-    SELECT format('rack %s: rule %s', r, CASE WHEN f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]] THEN 3 ELSE 5 END) INTO p
-      FROM generate_subscripts(f.r_rows, 1) r
-     WHERE (f.r_bldg[r] IS NOT NULL AND f.r_site[r] IS DISTINCT FROM f.b_site[f.r_bldg[r]])
-        OR (f.r_aisle[r] IS NOT NULL AND (f.b_aisles[f.r_bldg[r]] IS NULL OR f.r_aisle[r] >= f.b_aisles[f.r_bldg[r]]
-                                          OR f.r_pos[r] >= f.b_per[f.r_bldg[r]]))
      LIMIT 1;
     IF p IS NOT NULL THEN RETURN p; END IF;
     SELECT format('rack %s: rule 5 (%s members)', f.d_rack[d], count(*)) INTO p
@@ -2361,7 +2361,8 @@ DECLARE
                           'rack_site', 'rack_place', 'rack_size', 'rack_insert',
                           'bldg_site', 'bldg_layout', 'bldg_insert',
                           'mem_insert', 'mem_delete', 'mem_move',
-                          'slot_insert', 'slot_update', 'slot_delete'];
+                          'slot_insert', 'slot_update', 'slot_delete',
+                          'dev_delete', 'rack_delete', 'bldg_delete', 'site_delete'];
     nd int := fleet_fuzz.nd(f);
     nr int := fleet_fuzz.nr(f);
     nb int := fleet_fuzz.nb(f);
@@ -2381,6 +2382,9 @@ BEGIN
         c.kind := 'rack_insert';
     END IF;
     IF nb = 0 AND c.kind LIKE 'bldg\_%' THEN
+        c.kind := 'bldg_insert';
+    END IF;
+    IF f.nsites = 0 AND c.kind = 'site_delete' THEN
         c.kind := 'bldg_insert';
     END IF;
     IF nd > 0 THEN
@@ -2494,6 +2498,15 @@ BEGIN
             d := coalesce((SELECT k FROM generate_subscripts(f.d_ident, 1) k
                             WHERE f.d_row[k] IS NOT NULL ORDER BY random() LIMIT 1), d);
             c.params := ARRAY[d];
+        -- Deletes take the last row of a table, so that ids stay 1..n.
+        WHEN 'dev_delete' THEN
+            c.params := ARRAY[nd];
+        WHEN 'rack_delete' THEN
+            c.params := ARRAY[nr];
+        WHEN 'bldg_delete' THEN
+            c.params := ARRAY[nb];
+        WHEN 'site_delete' THEN
+            c.params := ARRAY[f.nsites];
     END CASE;
 END $$;
 
@@ -2653,6 +2666,52 @@ BEGIN
             changed := f.d_row[d] IS NOT NULL;
             a.d_row[d] := NULL; a.d_col[d] := NULL;
             e.touch_d := ARRAY[d]; e.touch_m := true;
+        -- Deletes are always allowed and leave what the row held
+        -- consistently placed.
+        WHEN 'dev_delete' THEN
+            d := p[1];                                     -- its membership and slot go with it
+            a.by_ident := a.by_ident - f.d_ident[d];
+            a.d_ident := a.d_ident[1:nd - 1]; a.d_site := a.d_site[1:nd - 1]; a.d_bldg := a.d_bldg[1:nd - 1];
+            a.d_rack := a.d_rack[1:nd - 1]; a.d_row := a.d_row[1:nd - 1]; a.d_col := a.d_col[1:nd - 1];
+            e.touch_d := ARRAY[d]; e.touch_m := true;
+        WHEN 'rack_delete' THEN
+            r := p[1];                                     -- memberships and slots go; devices stay placed
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_d FROM generate_subscripts(f.d_rack, 1) k WHERE f.d_rack[k] = r;
+            FOREACH d IN ARRAY e.touch_d LOOP
+                a.d_rack[d] := NULL; a.d_row[d] := NULL; a.d_col[d] := NULL;
+            END LOOP;
+            e.touch_m := true;
+            a.r_site := a.r_site[1:nr - 1]; a.r_rows := a.r_rows[1:nr - 1]; a.r_cols := a.r_cols[1:nr - 1];
+            a.r_bldg := a.r_bldg[1:nr - 1]; a.r_aisle := a.r_aisle[1:nr - 1]; a.r_pos := a.r_pos[1:nr - 1];
+            e.touch_r := ARRAY[r];
+        WHEN 'bldg_delete' THEN
+            b := p[1];                                     -- racks and devices lose it, keep their site
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_r FROM generate_subscripts(f.r_bldg, 1) k WHERE f.r_bldg[k] = b;
+            FOREACH r IN ARRAY e.touch_r LOOP
+                a.r_bldg[r] := NULL; a.r_aisle[r] := NULL; a.r_pos[r] := NULL;
+            END LOOP;
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_d FROM generate_subscripts(f.d_bldg, 1) k WHERE f.d_bldg[k] = b;
+            FOREACH d IN ARRAY e.touch_d LOOP
+                a.d_bldg[d] := NULL;
+            END LOOP;
+            a.b_name := a.b_name[1:nb - 1]; a.b_site := a.b_site[1:nb - 1];
+            a.b_aisles := a.b_aisles[1:nb - 1]; a.b_per := a.b_per[1:nb - 1];
+            e.touch_b := ARRAY[b];
+        WHEN 'site_delete' THEN
+            -- buildings, racks and devices at it are left at no site
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_b FROM generate_subscripts(f.b_site, 1) k WHERE f.b_site[k] = p[1];
+            FOREACH b IN ARRAY e.touch_b LOOP
+                a.b_site[b] := NULL;
+            END LOOP;
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_r FROM generate_subscripts(f.r_site, 1) k WHERE f.r_site[k] = p[1];
+            FOREACH r IN ARRAY e.touch_r LOOP
+                a.r_site[r] := NULL;
+            END LOOP;
+            SELECT coalesce(array_agg(k), '{}') INTO e.touch_d FROM generate_subscripts(f.d_site, 1) k WHERE f.d_site[k] = p[1];
+            FOREACH d IN ARRAY e.touch_d LOOP
+                a.d_site[d] := NULL;
+            END LOOP;
+            a.nsites := f.nsites - 1;
     END CASE;
 
     problem := fleet_fuzz.model_problem(a);
@@ -2787,6 +2846,14 @@ BEGIN
                          WHERE device_id = c.params[1];
                     WHEN 'slot_delete' THEN
                         DELETE FROM public.fleet_rack_slot WHERE device_id = c.params[1];
+                    WHEN 'dev_delete' THEN
+                        DELETE FROM public.fleet_device WHERE id = c.params[1];
+                    WHEN 'rack_delete' THEN
+                        DELETE FROM public.fleet_rack WHERE id = c.params[1];
+                    WHEN 'bldg_delete' THEN
+                        DELETE FROM public.fleet_building WHERE id = c.params[1];
+                    WHEN 'site_delete' THEN
+                        DELETE FROM public.fleet_site WHERE id = c.params[1];
                 END CASE;
         END CASE;
         last_id := public.fleet_last_activity_id();
@@ -2976,7 +3043,11 @@ BEGIN
             WHEN 'mem_move' THEN 'UPDATE fleet_rack_membership SET rack_id = %2$s WHERE device_id = %1$s;'
             WHEN 'slot_insert' THEN 'INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (%1$s, %2$s, %3$s, %4$s);'
             WHEN 'slot_update' THEN 'UPDATE fleet_rack_slot SET row_index = %2$s, column_index = %3$s WHERE device_id = %1$s;'
-            WHEN 'slot_delete' THEN 'DELETE FROM fleet_rack_slot WHERE device_id = %1$s;' END,
+            WHEN 'slot_delete' THEN 'DELETE FROM fleet_rack_slot WHERE device_id = %1$s;'
+            WHEN 'dev_delete' THEN 'DELETE FROM fleet_device WHERE id = %1$s;'
+            WHEN 'rack_delete' THEN 'DELETE FROM fleet_rack WHERE id = %1$s;'
+            WHEN 'bldg_delete' THEN 'DELETE FROM fleet_building WHERE id = %1$s;'
+            WHEN 'site_delete' THEN 'DELETE FROM fleet_site WHERE id = %1$s;' END,
             coalesce(c.params[1]::text, 'NULL'), coalesce(c.params[2]::text, 'NULL'), coalesce(c.params[3]::text, 'NULL'),
             coalesce(c.params[4]::text, 'NULL'), coalesce(c.params[5]::text, 'NULL'), coalesce(c.params[6]::text, 'NULL'),
             coalesce(c.params[7]::text, 'NULL'), c.str);
@@ -3090,7 +3161,9 @@ BEGIN
             END IF;
         ELSE
             -- The new state, as the model says.
-            IF post.sites IS DISTINCT FROM pre.sites THEN
+            IF post.sites IS DISTINCT FROM pre.sites
+               AND (c.kind IS DISTINCT FROM 'site_delete'
+                    OR post.sites IS DISTINCT FROM pre.sites[1:cardinality(pre.sites) - 1]) THEN
                 fails := fails || 'fleet_site changed'::text;
             END IF;
             tables := fleet_fuzz.render_tables();

@@ -14,7 +14,7 @@
 #                                                  # replay one round, every call printed
 #
 # Other knobs: FLEET_FUZZ_CALLS (calls to make, default 10000),
-# FLEET_FUZZ_SECONDS (hard stop, default 60), FLEET_FUZZ_ROUND_CALLS (calls per
+# FLEET_FUZZ_SECONDS (hard stop, default 90), FLEET_FUZZ_ROUND_CALLS (calls per
 # round, default 40; a replay needs the same value), FLEET_FUZZ_OPS (the
 # weight of each kind of call, e.g. 'site=1,rack=2,building=1,racks_site=1,
 # racks_building=2,buildings_site=1,direct=1'; a kind left out keeps its
@@ -47,11 +47,11 @@ my $seed = $ENV{FLEET_FUZZ_SEED};
 $seed = (int(time() * 1000) ^ ($$ << 10)) % 2147483647 unless defined $seed && $seed ne '';
 die "FLEET_FUZZ_SEED must be an integer\n" unless $seed =~ /^-?\d+$/;
 my $target_calls = $ENV{FLEET_FUZZ_CALLS} // 10000;
-my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 60;
+my $max_seconds = $ENV{FLEET_FUZZ_SECONDS} // 90;
 my $per_round = $ENV{FLEET_FUZZ_ROUND_CALLS} // 40;
 my @ops = qw(site rack building racks_site racks_building buildings_site direct);
 my %weight = (site => 1.5, rack => 2.2, building => 1.3, racks_site => 1.0,
-              racks_building => 1.8, buildings_site => 1.0, direct => 1.5);
+              racks_building => 2.0, buildings_site => 1.0, direct => 1.5);
 my $ops_knob = $ENV{FLEET_FUZZ_OPS} // '';
 for my $pair (grep { $_ ne '' } split /\s*,\s*/, $ops_knob) {
     my ($op, $w) = $pair =~ /^(\w+)\s*=\s*(\d+(?:\.\d*)?|\.\d+)$/
@@ -247,7 +247,8 @@ my %need = (
         map({ "direct write breaks rule $_" } 1 .. 5),
         map({ "direct $_ applied" } qw(dev_site dev_bldg dev_both dev_ident dev_insert rack_site rack_place
                                        rack_size rack_insert bldg_site bldg_layout bldg_insert mem_insert
-                                       mem_delete mem_move slot_insert slot_update slot_delete))],
+                                       mem_delete mem_move slot_insert slot_update slot_delete dev_delete
+                                       rack_delete bldg_delete site_delete))],
 );
 
 SKIP: {
