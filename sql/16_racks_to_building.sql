@@ -50,7 +50,7 @@ LANGUAGE sql AS $$
              WHERE b.aisle_count IS NOT NULL
                AND (SELECT count(*) FROM fleet_rack r WHERE r.building_id = b.id)
                    > b.aisle_count * b.racks_per_aisle)
-         + (SELECT count(*) FROM fleet_rack r JOIN fleet_building b ON b.id = r.building_id
+         + (SELECT count(*) FROM fleet_rack r LEFT JOIN fleet_building b ON b.id = r.building_id
              WHERE r.aisle_index IS NOT NULL
                AND (b.aisle_count IS NULL OR r.aisle_index >= b.aisle_count
                     OR r.position_in_aisle >= b.racks_per_aisle))

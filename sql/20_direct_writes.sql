@@ -117,6 +117,11 @@ SELECT pg_temp.try($$UPDATE fleet_building SET aisle_count = NULL, racks_per_ais
 -- A third rack in a 1 x 2 hall: two fit, the third does not.
 INSERT INTO fleet_rack (id, label, site_id, building_id, aisle_index, position_in_aisle)
 VALUES (2005, 'dw-r5', 2001, 2001, 0, 1);
+-- A position with no building at all: a rack taken out of its building with
+-- its position kept, a position given to a rack in no building. Refused by
+-- the guard, naming the rack (not by a bare CHECK constraint).
+SELECT pg_temp.try($$UPDATE fleet_rack SET building_id = NULL WHERE id = 2005$$);
+SELECT pg_temp.try($$UPDATE fleet_rack SET aisle_index = 0, position_in_aisle = 1 WHERE id = 2003$$);
 SELECT pg_temp.try($$INSERT INTO fleet_rack (id, label, site_id, building_id) VALUES (2006, 'dw-r6', 2001, 2001)$$);
 -- Allowed: a slot inside the rack; a rename; a layout that still fits.
 SELECT pg_temp.try($$INSERT INTO fleet_rack_slot (rack_id, device_id, row_index, column_index) VALUES (2001, 2002, 0, 1)$$);

@@ -123,6 +123,9 @@ fleet_write_activity(const char *event_type, FleetRef site,
 	bool		isnull;
 	int64		activity_id;
 
+	/* The call's writes are done: any a user trigger rewrote are checked. */
+	fleet_guard_recheck();
+
 	/* The actor is read before the switch: it is the caller, not the owner. */
 	values[0] = CStringGetTextDatum(current_actor());
 	values[1] = CStringGetTextDatum(event_type);

@@ -149,11 +149,11 @@ fleet_assign_buildings_to_site(PG_FUNCTION_ARGS)
 	fleet_require_privilege(FLEET_REL_MEMBERSHIP, ACL_SELECT, "read", function_name);
 	fleet_check_ids_visible(FLEET_PLAN_BUILDINGS_VISIBLE, named, "building");
 
-	/* Level 1: the target site. */
+	/* Level 1: the target site; moves of buildings into it take turns. */
 	if (target.is_set)
 	{
 		fleet_check_target_visible(FLEET_REL_SITE, target.id, "site");
-		fleet_lock_site(target.id);
+		fleet_lock_site_for_buildings(target.id);
 	}
 
 	/* Level 2: the buildings, ascending; those not at the target move. */
@@ -232,8 +232,9 @@ fleet_assign_buildings_to_site(PG_FUNCTION_ARGS)
 
 	activity_id = audit_buildings_move(named, target, moving_count, rack_changes,
 									   device_changes);
-	result = fleet_cascade_result(fcinfo, moving_count, rack_changes, device_changes);
 	SPI_finish();
+	/* After SPI_finish: the tuple must outlive SPI's memory. */
+	result = fleet_cascade_result(fcinfo, moving_count, rack_changes, device_changes);
 	fleet_remember_activity(activity_id);
 	return result;
 }

@@ -89,6 +89,7 @@ fleet_site_before_delete(PG_FUNCTION_ARGS)
 	run_by_id(FLEET_PLAN_UNSITE_BUILDINGS, site_id);
 	run_by_id(FLEET_PLAN_UNSITE_RACKS, site_id);
 	run_by_id(FLEET_PLAN_UNSITE_DEVICES, site_id);
+	fleet_guard_recheck();
 
 	SPI_finish();
 	return deleted_row(fcinfo);
@@ -110,6 +111,7 @@ fleet_building_before_delete(PG_FUNCTION_ARGS)
 	run_by_id(FLEET_PLAN_LOCK_BUILDING_DEVICES, building_id);
 	run_by_id(FLEET_PLAN_UNBUILD_RACKS, building_id);
 	run_by_id(FLEET_PLAN_UNBUILD_DEVICES, building_id);
+	fleet_guard_recheck();
 
 	SPI_finish();
 	return deleted_row(fcinfo);

@@ -121,3 +121,10 @@ fleet_write_is_exempt(void)
 {
 	return exempt_level >= 0 && nesting == exempt_level;
 }
+
+/* How deeply statements are nested in this backend right now. */
+int
+fleet_current_level(void)
+{
+	return nesting;
+}

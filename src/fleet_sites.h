@@ -21,6 +21,7 @@
  *   delete_triggers.c  site and building deletion in the lock order
  *   guards.c        the invariant for every direct write (triggers)
  *   exemption.c     the functions' own writes pass the guards
+ *   saved_security.c  row-level security kept through pg_dump / pg_restore
  */
 #ifndef FLEET_SITES_H
 #define FLEET_SITES_H
@@ -35,6 +36,8 @@
 /* Limits from the contract's bad-input table. */
 #define FLEET_MAX_DISTINCT_IDS			10000
 #define FLEET_MAX_IDENTIFIER_CHARS		256
+/* The library our C functions name (MODULE_PATHNAME in the scripts). */
+#define FLEET_LIBRARY					"$libdir/fleet_sites"
 /* How many identifiers an audit row lists. */
 #define FLEET_AUDIT_IDENTIFIER_SAMPLE	50
 
@@ -76,6 +79,7 @@ typedef enum FleetRelation
 	FLEET_REL_MEMBERSHIP,
 	FLEET_REL_SLOT,
 	FLEET_REL_ACTIVITY,
+	FLEET_REL_SAVED_SECURITY,	/* saved_security.c; absent from a 1.0 schema */
 	FLEET_REL_COUNT
 } FleetRelation;
 
@@ -86,6 +90,7 @@ typedef enum FleetPlanId
 	FLEET_PLAN_BUILDING_VISIBLE,
 	FLEET_PLAN_RACK_VISIBLE,
 	FLEET_PLAN_LOCK_SITE,
+	FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS,
 	FLEET_PLAN_READ_BUILDING,
 	FLEET_PLAN_SHARE_BUILDING,
 	FLEET_PLAN_FILL_BUILDING,
@@ -131,12 +136,22 @@ typedef enum FleetPlanId
 	FLEET_PLAN_GUARD_SHARE_RACKS,
 	FLEET_PLAN_GUARD_LOCK_DEVICES,
 	FLEET_PLAN_GUARD_LOCK_BUILDINGS,
+	FLEET_PLAN_GUARD_SHARE_BUILDING,
+	FLEET_PLAN_GUARD_BUILDING_EXISTS,
 	FLEET_PLAN_GUARD_DEVICES,
 	FLEET_PLAN_GUARD_RACKS,
 	FLEET_PLAN_GUARD_RACK_FULL,
 	FLEET_PLAN_GUARD_SLOTS,
 	FLEET_PLAN_GUARD_BUILDINGS,
+	FLEET_PLAN_GUARD_DEVICE_SEEN,
 	FLEET_PLAN_INSERT_ACTIVITY,
+	/* saved row-level security (saved_security.c) */
+	FLEET_PLAN_SEC_READ_SAVED,
+	FLEET_PLAN_SEC_FOREIGN,
+	FLEET_PLAN_SEC_SAVE,
+	FLEET_PLAN_SEC_CLEAR,
+	FLEET_PLAN_SEC_DDL_COMMANDS,
+	FLEET_PLAN_SEC_DROPPED_POLICIES,
 	FLEET_PLAN_COUNT
 } FleetPlanId;
 
@@ -200,11 +215,15 @@ extern int64 fleet_get_int64(uint64 row, int column, bool *isnull);
 extern FleetRef fleet_get_ref(uint64 row, int column);
 extern int32 fleet_get_int32(uint64 row, int column, bool *isnull);
 
+/* guards.c */
+extern void fleet_guard_recheck(void);
+
 /* exemption.c */
 extern void fleet_exemption_install(void);
 extern int	fleet_exempt_enter(void);
 extern void fleet_exempt_leave(int saved);
 extern bool fleet_write_is_exempt(void);
+extern int	fleet_current_level(void);
 
 /* ------------------------------------------------------------------------
  * input.c
@@ -320,6 +339,7 @@ typedef struct FleetSeenDevices
 
 extern void fleet_check_target_visible(FleetRelation rel, int64 id, const char *what);
 extern void fleet_lock_site(int64 site_id);
+extern void fleet_lock_site_for_buildings(int64 site_id);
 extern void fleet_lock_building(int64 building_id, FleetLockedBuilding *building);
 extern void fleet_lock_building_for_racks(int64 building_id, FleetLockedBuilding *building);
 extern void fleet_check_ids_visible(FleetPlanId plan, const FleetIdSet *set, const char *what);
@@ -448,5 +468,12 @@ extern void fleet_append_force_cleared(StringInfo description, StringInfo metada
 extern int64 fleet_write_activity(const char *event_type, FleetRef site,
 								  const char *description, const char *metadata_json);
 extern void fleet_remember_activity(int64 activity_id);
+
+/* ------------------------------------------------------------------------
+ * saved_security.c
+ * ------------------------------------------------------------------------
+ */
+
+extern void fleet_require_security_applied(FleetRelation rel, const char *function_name);
 
 #endif							/* FLEET_SITES_H */

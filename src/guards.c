@@ -36,13 +36,20 @@
 #include "fleet_sites.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 #define MAX_KEY_COLUMNS 7
@@ -265,13 +272,39 @@ typedef enum WriteKind
 	WRITE_MEMBERSHIP
 } WriteKind;
 
+/*
+ * How a refusal names a device: by its identifier when the writer may see
+ * the device, else by the id the writer gave. A membership or slot can name
+ * a device that row-level security (or a missing SELECT privilege) hides
+ * from the writer, and an error must not reveal what a SELECT would not.
+ * Only on the way to an error: it runs a statement, replacing SPI_tuptable.
+ */
+static char *
+device_as_writer_sees_it(int64 device_id, const char *identifier)
+{
+	Oid			relid = fleet_relid(FLEET_REL_DEVICE);
+	Oid			user = GetUserId();
+	Datum		values[1];
+	bool		may_select;
+
+	may_select = pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK ||
+		(pg_attribute_aclcheck(relid, get_attnum(relid, "id"), user, ACL_SELECT) == ACLCHECK_OK &&
+		 pg_attribute_aclcheck(relid, get_attnum(relid, "identifier"), user,
+							   ACL_SELECT) == ACLCHECK_OK);
+	values[0] = Int64GetDatum(device_id);
+	if (may_select && fleet_run(FLEET_PLAN_GUARD_DEVICE_SEEN, values, NULL, 1) > 0)
+		return psprintf("\"%s\"", identifier);
+	return psprintf("with id %lld", (long long) device_id);
+}
+
 /* Rules 1, 2, 4 for these devices (a device write, or a membership write). */
 static void
 check_devices(Datum device_ids, WriteKind kind)
 {
 	Datum		values[1];
 	bool		isnull;
-	char	   *identifier;
+	int64		device_id;
+	char	   *device;
 	int			rule;
 	bool		rack_null;
 	int64		rack_id;
@@ -283,35 +316,38 @@ check_devices(Datum device_ids, WriteKind kind)
 		SPI_freetuptable(SPI_tuptable);
 		return;
 	}
-	identifier = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	device_id = fleet_get_int64(0, 1, &isnull);
 	rack_id = fleet_get_int64(0, 4, &rack_null);
 	rule = fleet_get_int32(0, 5, &isnull);
 	building_id = fleet_get_int64(0, 6, &isnull);
+	device = device_as_writer_sees_it(device_id,
+									  SPI_getvalue(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2));
 
 	if (kind == WRITE_MEMBERSHIP && rule != 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg(rule == 1 ? "device \"%s\" cannot be in rack %lld: the rack is at another site"
-						: "device \"%s\" cannot be in rack %lld: the rack is in another building",
-						identifier, (long long) rack_id),
+				 errmsg(rule == 1 ? "device %s cannot be in rack %lld: the rack is at another site"
+						: "device %s cannot be in rack %lld: the rack is in another building",
+						device, (long long) rack_id),
 				 errdetail("A device in a rack has its rack's site and building."),
 				 errhint("fleet_assign_devices_to_rack() puts devices into a rack and gives them its site and building in one step.")));
 	if (rule == 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("device \"%s\" is in a rack at another site", identifier),
+				 errmsg("device %s is in a rack at another site", device),
 				 errdetail("A device in a rack has its rack's site."),
 				 errhint("fleet_assign_devices_to_site() moves devices to a site (with force_clear => true, out of their racks), and fleet_assign_devices_to_rack() moves them with a rack's site, atomically.")));
 	if (rule == 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("device \"%s\" is in a rack in another building", identifier),
+				 errmsg("device %s is in a rack in another building", device),
 				 errdetail("A device in a rack has its rack's building."),
 				 errhint("fleet_assign_devices_to_building() moves devices to a building (with force_clear => true, out of their racks), and fleet_assign_devices_to_rack() moves them with a rack's building, atomically.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
-			 errmsg("device \"%s\" is in building %lld, which is at another site",
-					identifier, (long long) building_id),
+			 errmsg("device %s is in building %lld, which is at another site",
+					device, (long long) building_id),
 			 errdetail("A device in a building has the building's site."),
 			 errhint("fleet_assign_devices_to_building() sets a device's building and site together; fleet_assign_devices_to_site() clears a building it leaves behind.")));
 }
@@ -325,6 +361,7 @@ check_racks(Datum rack_ids, Datum building_ids)
 	char	   *code;
 	int64		n1;
 	int64		n2;
+	bool		n1_null;
 	bool		isnull;
 
 	values[0] = rack_ids;
@@ -336,7 +373,7 @@ check_racks(Datum rack_ids, Datum building_ids)
 	}
 	id = fleet_get_int64(0, 1, &isnull);
 	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	n1 = fleet_get_int64(0, 3, &isnull);
+	n1 = fleet_get_int64(0, 3, &n1_null);
 	n2 = fleet_get_int64(0, 4, &isnull);
 
 	if (strcmp(code, "building site") == 0)
@@ -353,6 +390,12 @@ check_racks(Datum rack_ids, Datum building_ids)
 						(long long) id),
 				 errdetail("The devices in a rack have its site and building."),
 				 errhint("fleet_assign_racks_to_site() and fleet_assign_racks_to_building() move a rack with its devices atomically.")));
+	if (strcmp(code, "no layout") == 0 && n1_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rack %lld has a position but stands in no building", (long long) id),
+				 errdetail("A rack has a position only in a building with aisles."),
+				 errhint("fleet_assign_racks_to_building() takes racks out of a building (target NULL) and clears their positions, atomically.")));
 	if (strcmp(code, "no layout") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -442,6 +485,168 @@ guarded_table(Oid relid)
 	return NULL;
 }
 
+/*
+ * Is this trigger function one of ours? Only a superuser can create a C
+ * function, so one whose library is ours is ours.
+ */
+static bool
+is_our_function(Oid function)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+	bool		ours = false;
+
+	if (HeapTupleIsValid(proc))
+	{
+		bool		isnull;
+		Datum		library = SysCacheGetAttr(PROCOID, proc, Anum_pg_proc_probin, &isnull);
+
+		ours = ((Form_pg_proc) GETSTRUCT(proc))->prolang == ClanguageId && !isnull &&
+			strcmp(TextDatumGetCString(library), FLEET_LIBRARY) == 0;
+		ReleaseSysCache(proc);
+	}
+	return ours;
+}
+
+/*
+ * Has any placement table a BEFORE ROW trigger that is not ours? A role
+ * with the TRIGGER privilege on one (GRANT ALL gives it) can add a trigger
+ * that rewrites NEW in the functions' own writes (a device's site_id, say)
+ * or suppresses one of their deletes (a membership a force-clear removes).
+ * The functions' statements are then not consistent by construction, and
+ * their writes are checked when the call ends (see below).
+ */
+static bool
+user_row_triggers_present(void)
+{
+	int			t;
+
+	for (t = 0; t < (int) lengthof(guarded_tables); t++)
+	{
+		Relation	rel = table_open(fleet_relid(guarded_tables[t].rel), AccessShareLock);
+		const TriggerDesc *triggers = rel->trigdesc;
+		bool		found = false;
+		int			i;
+
+		for (i = 0; triggers != NULL && i < triggers->numtriggers && !found; i++)
+		{
+			const Trigger *trigger = &triggers->triggers[i];
+
+			found = TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_BEFORE(trigger->tgtype) &&
+				trigger->tgenabled != TRIGGER_DISABLED && !is_our_function(trigger->tgfoid);
+		}
+		table_close(rel, AccessShareLock);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The functions' own writes, kept for a check when the call ends, while a
+ * user row trigger is present. Checking each statement as it ends would
+ * refuse the call's consistent result: a move writes devices, then their
+ * racks, and is consistent only after both. Kept per executor nesting level
+ * (a move run by a user trigger inside another move has its own), in
+ * transaction memory; a transaction's end drops them.
+ */
+typedef struct PendingWrites
+{
+	int			level;			/* the nesting level of the call's statements */
+	ChangedRows *rows[lengthof(guarded_tables)];
+	int			capacity[lengthof(guarded_tables)];
+	struct PendingWrites *outer;
+} PendingWrites;
+
+static PendingWrites *pending = NULL;
+static bool pending_callback_registered = false;
+
+static void
+drop_pending(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		pending = NULL;			/* its memory goes with the transaction's */
+}
+
+static void
+keep_for_recheck(int t, const ChangedRows *rows)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(TopTransactionContext);
+	int			level = fleet_current_level();
+	PendingWrites *set;
+	ChangedRows *kept;
+	int			i;
+
+	if (!pending_callback_registered)
+	{
+		RegisterXactCallback(drop_pending, NULL);
+		pending_callback_registered = true;
+	}
+	for (set = pending; set != NULL && set->level != level; set = set->outer)
+		;
+	if (set == NULL)
+	{
+		set = palloc0(sizeof(PendingWrites));
+		set->level = level;
+		set->outer = pending;
+		pending = set;
+	}
+	if (set->rows[t] == NULL)
+	{
+		set->rows[t] = palloc0(sizeof(ChangedRows));
+		set->rows[t]->ncolumns = rows->ncolumns;
+	}
+	kept = set->rows[t];
+	if (kept->count + rows->count > set->capacity[t])
+	{
+		int			capacity = Max(64, 2 * (kept->count + rows->count));
+
+		for (i = 0; i < kept->ncolumns; i++)
+		{
+			kept->values[i] = kept->values[i] == NULL ? palloc(sizeof(int64) * capacity)
+				: repalloc(kept->values[i], sizeof(int64) * capacity);
+			kept->nulls[i] = kept->nulls[i] == NULL ? palloc(sizeof(bool) * capacity)
+				: repalloc(kept->nulls[i], sizeof(bool) * capacity);
+		}
+		set->capacity[t] = capacity;
+	}
+	for (i = 0; i < kept->ncolumns; i++)
+	{
+		memcpy(kept->values[i] + kept->count, rows->values[i], sizeof(int64) * rows->count);
+		memcpy(kept->nulls[i] + kept->count, rows->nulls[i], sizeof(bool) * rows->count);
+	}
+	kept->count += rows->count;
+	MemoryContextSwitchTo(old_context);
+}
+
+static void check_rows(const GuardedTable *table, ChangedRows *rows);
+
+/*
+ * At the end of a move (before its audit row) or of a delete trigger: check
+ * the writes of its own statements that were kept above, as if they had
+ * been one direct write. SPI must be connected. Nothing kept: nothing run.
+ */
+void
+fleet_guard_recheck(void)
+{
+	int			level = fleet_current_level() + 1;
+	PendingWrites **link;
+	PendingWrites *set;
+	int			t;
+
+	for (link = &pending; *link != NULL && (*link)->level != level; link = &(*link)->outer)
+		;
+	if (*link == NULL)
+		return;
+	set = *link;
+	*link = set->outer;
+	for (t = 0; t < (int) lengthof(guarded_tables); t++)
+		if (set->rows[t] != NULL && set->rows[t]->count > 0)
+			check_rows(&guarded_tables[t], set->rows[t]);
+}
+
 PG_FUNCTION_INFO_V1(fleet_guard_placement);
 
 Datum
@@ -450,7 +655,7 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const GuardedTable *table;
 	ChangedRows *rows;
-	int			count;
+	bool		exempt;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -462,8 +667,11 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function fleet_guard_placement must be fired AFTER INSERT or UPDATE FOR EACH STATEMENT with a NEW TABLE")));
 
-	/* Our own statement: consistent by construction. Or nothing written. */
-	if (fleet_write_is_exempt() || tuplestore_tuple_count(trigdata->tg_newtable) == 0)
+	/* Nothing written; or our own statement, consistent by construction. */
+	if (tuplestore_tuple_count(trigdata->tg_newtable) == 0)
+		return PointerGetDatum(NULL);
+	exempt = fleet_write_is_exempt();
+	if (exempt && !user_row_triggers_present())
 		return PointerGetDatum(NULL);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -475,11 +683,19 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 				 errmsg("function fleet_guard_placement guards only the placement tables of fleet_sites")));
 
 	rows = changed_rows(trigdata, table);
-	if (rows->count == 0)
-	{
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
+	if (rows->count > 0 && exempt)
+		keep_for_recheck(table - guarded_tables, rows);
+	else if (rows->count > 0)
+		check_rows(table, rows);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/* The checks of one direct write (or of a call's kept writes). */
+static void
+check_rows(const GuardedTable *table, ChangedRows *rows)
+{
+	int			count;
 
 	switch (table->rel)
 	{
@@ -528,14 +744,18 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 				{
 					bool		isnull;
 					int64		rack_id = fleet_get_int64(0, 1, &isnull);
-					char	   *identifier = SPI_getvalue(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 2);
+					int32		row_index = fleet_get_int32(0, 3, &isnull);
+					int32		column_index = fleet_get_int32(0, 4, &isnull);
+					char	   *device;
+
+					device = device_as_writer_sees_it(fleet_get_int64(0, 5, &isnull),
+													  SPI_getvalue(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 2));
 
 					ereport(ERROR,
 							(errcode(ERRCODE_CHECK_VIOLATION),
-							 errmsg("device \"%s\" cannot take slot (%d, %d) of rack %lld: it lies outside the rack",
-									identifier, fleet_get_int32(0, 3, &isnull),
-									fleet_get_int32(0, 4, &isnull), (long long) rack_id),
+							 errmsg("device %s cannot take slot (%d, %d) of rack %lld: it lies outside the rack",
+									device, row_index, column_index, (long long) rack_id),
 							 errhint("fleet_assign_devices_to_rack() with row_indexes and column_indexes checks slots against the rack before writing anything.")));
 				}
 				SPI_freetuptable(SPI_tuptable);
@@ -557,7 +777,74 @@ fleet_guard_placement(PG_FUNCTION_ARGS)
 		default:
 			break;
 	}
+}
 
+/*
+ * The building a device or rack row is about to reference, locked before the
+ * UPDATE's foreign-key check does it, and without waiting.
+ *
+ * A direct UPDATE locks its row first; its foreign-key check then takes KEY
+ * SHARE on the new building at the end of the statement, after the row:
+ * out of the lock order. If a move of that building (or the deletion of its
+ * site) holds it FOR UPDATE and waits for our row, the two would deadlock.
+ * This BEFORE ROW trigger takes the same KEY SHARE first, with SKIP LOCKED:
+ * a building held that way fails the write with 40001 at once; one that is
+ * free is then held, and the foreign-key check finds it held already. (A new
+ * site needs no such step: a site is held FOR UPDATE only by its deletion,
+ * which never waits for a row that is not at that site yet.)
+ */
+PG_FUNCTION_INFO_V1(fleet_guard_building_reference);
+
+Datum
+fleet_guard_building_reference(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	row;
+	AttrNumber	attnum;
+	bool		isnull;
+	Datum		building;
+	Datum		values[1];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function fleet_guard_building_reference must be fired BEFORE UPDATE FOR EACH ROW")));
+	row = trigdata->tg_newtuple;
+	if (fleet_write_is_exempt())
+		return PointerGetDatum(row);
+
+	attnum = get_attnum(RelationGetRelid(trigdata->tg_relation), "building_id");
+	building = heap_getattr(row, attnum, RelationGetDescr(trigdata->tg_relation), &isnull);
+	if (isnull)
+		return PointerGetDatum(row);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = building;
+	if (fleet_run(FLEET_PLAN_GUARD_SHARE_BUILDING, values, NULL, 1) == 0 &&
+		fleet_run(FLEET_PLAN_GUARD_BUILDING_EXISTS, values, NULL, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not check the placement of this write: building %lld is being changed by another transaction",
+						(long long) DatumGetInt64(building)),
+				 errhint("Retry the transaction.")));
 	SPI_finish();
-	return PointerGetDatum(NULL);
+	return PointerGetDatum(row);
+}
+
+/*
+ * For the triggers' WHEN clauses: false while one of the functions' own
+ * statements runs (exemption.c), so that their rows are not even handed to a
+ * row trigger. It tells a caller nothing it could use.
+ */
+PG_FUNCTION_INFO_V1(fleet_guard_active);
+
+Datum
+fleet_guard_active(PG_FUNCTION_ARGS)
+{
+	(void) fcinfo;
+	PG_RETURN_BOOL(!fleet_write_is_exempt());
 }

@@ -30,7 +30,9 @@
  * capacity to count.
  * - Sites never move. A move into a site locks it KEY SHARE, which blocks
  *   its deletion (and a key change) but not other movers: moves of disjoint
- *   devices into one site run side by side.
+ *   devices into one site run side by side. Moves of buildings into a site
+ *   lock it NO KEY UPDATE, so that they take turns (each checks building
+ *   names against the others' committed ones) while fills still do not.
  * - Buildings. A move of devices into a building, or into one of its racks,
  *   locks it KEY SHARE, like a site: fills do not wait for each other. A
  *   move of racks into a building locks it NO KEY UPDATE: those fills take
@@ -42,9 +44,10 @@
  *   (devices into it) and moves (it to a site or building) both lock it NO
  *   KEY UPDATE, which conflicts with itself, so a rack's capacity is counted
  *   under the lock and a rack cannot move while it is being filled. Its
- *   building_id is not a key column (the position key is deferrable), so a
- *   move needs no more, and the KEY SHARE of a membership insert's
- *   foreign-key check is never blocked.
+ *   building_id is in the (deferrable) position key, which PostgreSQL 15
+ *   counts as a key: the UPDATE that changes it upgrades our lock to FOR
+ *   UPDATE and waits for the KEY SHARE of a direct membership insert in
+ *   flight, whose guard then fails with 40001 (it never waits for the rack).
  * - Devices. A device row lock is the mutex for the device's placement (its
  *   site, its building, its membership). NO KEY UPDATE conflicts with itself
  *   but not with the KEY SHARE that a foreign-key check from a membership
@@ -141,6 +144,20 @@ void
 fleet_lock_site(int64 site_id)
 {
 	if (!try_lock_site(site_id))
+		report_missing("site", site_id);
+}
+
+/* The target of a move of buildings: NO KEY UPDATE (statements.c says why). */
+void
+fleet_lock_site_for_buildings(int64 site_id)
+{
+	Datum		values[1];
+	bool		found;
+
+	values[0] = Int64GetDatum(site_id);
+	found = fleet_run(FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS, values, NULL, 1) > 0;
+	SPI_freetuptable(SPI_tuptable);
+	if (!found)
 		report_missing("site", site_id);
 }
 

@@ -300,7 +300,10 @@ fleet_assign_devices_to_rack(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	/* Capacity and slots, read under the rack lock: concurrent fills take turns. */
+	/*
+	 * Capacity and slots, read under the rack lock: concurrent fills take
+	 * turns.
+	 */
 	in_target = palloc0(sizeof(bool) * (locked->count + 1));
 	given_slot = palloc0(sizeof(bool) * (locked->count + 1));
 	for (i = 0; i < locked->count; i++)

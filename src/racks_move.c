@@ -153,8 +153,9 @@ fleet_assign_racks_to_site(PG_FUNCTION_ARGS)
 	activity_id = audit_racks_move("racks.assigned_to_site", "target_site_id", "site",
 								   target, target, named->sorted, named->count,
 								   moving_count, device_count);
-	result = fleet_cascade_result(fcinfo, 0, moving_count, device_count);
 	SPI_finish();
+	/* After SPI_finish: the tuple must outlive SPI's memory. */
+	result = fleet_cascade_result(fcinfo, 0, moving_count, device_count);
 	fleet_remember_activity(activity_id);
 	return result;
 }
@@ -366,8 +367,8 @@ fleet_assign_racks_to_building(PG_FUNCTION_ARGS)
 
 	/*
 	 * Members of the racks that change site or building take the rack's new
-	 * place: into the building and onto its site, or out of any building
-	 * with their site kept.
+	 * place: into the building and onto its site, or out of any building with
+	 * their site kept.
 	 */
 	write.set_site = target.is_set;
 	write.site = building.site;
@@ -381,8 +382,9 @@ fleet_assign_racks_to_building(PG_FUNCTION_ARGS)
 								   "building", target, building.site,
 								   named->positions_given ? named->in_input_order : named->sorted,
 								   named->count, changed_count, device_count);
-	result = fleet_cascade_result(fcinfo, 0, changed_count, device_count);
 	SPI_finish();
+	/* After SPI_finish: the tuple must outlive SPI's memory. */
+	result = fleet_cascade_result(fcinfo, 0, changed_count, device_count);
 	fleet_remember_activity(activity_id);
 	return result;
 }

@@ -48,6 +48,17 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR KEY SHARE",
 		NULL, false, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
 	},
+	[FLEET_PLAN_LOCK_SITE_FOR_BUILDINGS] = {
+		/*
+		 * NO KEY UPDATE: moves of buildings into one site take turns, so that
+		 * each checks the names the others committed (two of them writing the
+		 * unique key (site_id, name) at once could wait on each other's new
+		 * index entries). Fills of the site (KEY SHARE) are not blocked.
+		 */
+		"lock site",
+		"SELECT 1 FROM %s.fleet_site WHERE id = $1 FOR NO KEY UPDATE",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
 
 	/* ---- level 2: buildings ---- */
 	[FLEET_PLAN_READ_BUILDING] = {
@@ -75,7 +86,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, true, CALLER, STMT, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_LOCK_BUILDINGS] = {
-		/* FOR UPDATE: moving a building changes its unique key (site_id, name). */
+		/*
+		 * FOR UPDATE: moving a building changes its unique key (site_id,
+		 * name).
+		 */
 		"lock buildings",
 		"SELECT id, site_id, name FROM %s.fleet_building WHERE id = ANY ($1)"
 		" ORDER BY id FOR UPDATE",
@@ -139,7 +153,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 
 	/* ---- level 4: devices ---- */
 	[FLEET_PLAN_LOCK_DEVICES] = {
-		/* LockRows sits above the sort: rows are locked in ascending id order. */
+		/*
+		 * LockRows sits above the sort: rows are locked in ascending id
+		 * order.
+		 */
 		"lock devices",
 		"SELECT id, identifier, site_id, building_id, ctid FROM %s.fleet_device"
 		" WHERE identifier = ANY ($1) ORDER BY id FOR NO KEY UPDATE",
@@ -171,10 +188,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_LOCK_MEMBERS_BY_ID] = {
 		/*
-		 * A cascade's devices, found under the container's lock with a current
-		 * snapshot: locked with one too, so that under REPEATABLE READ a member
-		 * the transaction cannot see is locked (and its write fails with 40001)
-		 * rather than skipped.
+		 * A cascade's devices, found under the container's lock with a
+		 * current snapshot: locked with one too, so that under REPEATABLE
+		 * READ a member the transaction cannot see is locked (and its write
+		 * fails with 40001) rather than skipped.
 		 */
 		"lock devices",
 		"SELECT id, identifier, site_id, building_id, ctid FROM %s.fleet_device"
@@ -194,8 +211,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_PLACEMENT] = {
 		/*
 		 * For each locked device that is racked or in a building: its rack,
-		 * that rack's site and building, and its own building's site. $2 holds
-		 * each device's building_id as locked, in the order of $1.
+		 * that rack's site and building, and its own building's site. $2
+		 * holds each device's building_id as locked, in the order of $1.
 		 */
 		"read placement",
 		"SELECT d.id, m.rack_id, r.site_id, r.building_id, b.site_id"
@@ -226,7 +243,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, false, CALLER, LATEST, SPI_OK_DELETE, 1, {INT8ARRAYOID}
 	},
 	[FLEET_PLAN_REMAINING_MEMBERSHIP] = {
-		/* A membership the caller's delete did not reach (row-level security). */
+		/*
+		 * A membership the caller's delete did not reach (row-level
+		 * security).
+		 */
 		"read remaining memberships",
 		"SELECT device_id FROM %s.fleet_rack_membership"
 		" WHERE device_id = ANY ($1) ORDER BY device_id LIMIT 1",
@@ -236,10 +256,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		/*
 		 * By the tuple ids the lock returned: a TID scan, no second index
 		 * lookup. Each tuple id comes with its device id ($6), so that a
-		 * tuple id gone stale (a user trigger fired by our own writes
-		 * updated the row, or the owner rewrote the table) matches nothing
-		 * rather than another device. The site is set to $2 when $5, the
-		 * building to $3 when $4; otherwise each is kept.
+		 * tuple id gone stale (a user trigger fired by our own writes updated
+		 * the row, or the owner rewrote the table) matches nothing rather
+		 * than another device. The site is set to $2 when $5, the building to
+		 * $3 when $4; otherwise each is kept.
 		 */
 		"update devices",
 		"UPDATE %s.fleet_device d SET"
@@ -285,8 +305,9 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_SET_RACKS] = {
 		/*
 		 * The site set to $3 when $2; the building to $5 and the positions to
-		 * the arrays' when $4; otherwise kept. The position key is deferrable:
-		 * racks of one batch may swap positions in this one statement.
+		 * the arrays' when $4; otherwise kept. The position key is
+		 * deferrable: racks of one batch may swap positions in this one
+		 * statement.
 		 */
 		"update racks",
 		"UPDATE %s.fleet_rack r SET"
@@ -330,10 +351,10 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	 * ---- deleting a site or a building (delete_triggers.c) ----
 	 *
 	 * The deleted row is locked by the DELETE itself; then its contents,
-	 * level by level, ascending, and only then the writes. The writes are
-	 * the foreign keys' ON DELETE SET NULL done in the lock order; the
-	 * cascades then find nothing left to do. On the owner's authority, as
-	 * the cascades themselves run.
+	 * level by level, ascending, and only then the writes. The writes are the
+	 * foreign keys' ON DELETE SET NULL done in the lock order; the cascades
+	 * then find nothing left to do. On the owner's authority, as the cascades
+	 * themselves run.
 	 */
 	[FLEET_PLAN_LOCK_SITE_BUILDINGS] = {
 		/* FOR UPDATE: a building's site_id is part of its unique key. */
@@ -396,8 +417,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	 * statement wrote is already locked, so a parent locked now would be out
 	 * of order; a row another transaction holds makes the write fail with
 	 * 40001 instead of waiting. The checks read everything that committed
-	 * (current snapshot) on the owner's authority: the invariant is about
-	 * all rows, whatever row-level security lets the writer see.
+	 * (current snapshot) on the owner's authority: the invariant is about all
+	 * rows, whatever row-level security lets the writer see.
 	 */
 	[FLEET_PLAN_GUARD_LOCK_RACKS] = {
 		"lock racks",
@@ -422,6 +443,17 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		" FOR NO KEY UPDATE SKIP LOCKED",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
+	[FLEET_PLAN_GUARD_SHARE_BUILDING] = {
+		/* The building a row is about to reference, before its FK check. */
+		"lock building",
+		"SELECT 1 FROM %s.fleet_building WHERE id = $1 FOR KEY SHARE SKIP LOCKED",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
+	},
+	[FLEET_PLAN_GUARD_BUILDING_EXISTS] = {
+		"read building",
+		"SELECT 1 FROM %s.fleet_building WHERE id = $1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
+	},
 	[FLEET_PLAN_GUARD_DEVICES] = {
 		/* Rules 1, 2 and 4 for these devices: the first one broken. */
 		"check devices",
@@ -442,8 +474,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	},
 	[FLEET_PLAN_GUARD_RACKS] = {
 		/*
-		 * Rules 1, 2, 3 and 5 for these racks: the first one broken, as
-		 * (rack id, rule code, a number, another number).
+		 * Rules 1, 2, 3 and 5 for these racks: the first one broken, as (rack
+		 * id, rule code, a number, another number).
 		 */
 		"check racks",
 		"SELECT * FROM ("
@@ -496,7 +528,8 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 	[FLEET_PLAN_GUARD_SLOTS] = {
 		/* Rule 5 for these slots: inside their rack. */
 		"check slots",
-		"SELECT s.rack_id, d.identifier, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4"
+		"SELECT s.rack_id, d.identifier, s.row_index::pg_catalog.int4, s.column_index::pg_catalog.int4,"
+		" s.device_id"
 		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v (rack_id, device_id)"
 		" JOIN %s.fleet_rack_slot s ON s.rack_id = v.rack_id AND s.device_id = v.device_id"
 		" JOIN %s.fleet_rack r ON r.id = s.rack_id"
@@ -534,6 +567,15 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		") AS broken ORDER BY 1, 2 LIMIT 1",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
+	[FLEET_PLAN_GUARD_DEVICE_SEEN] = {
+		/*
+		 * For naming a device in a refusal: its identifier if the writer may
+		 * see it (the caller's authority, so row-level security applies).
+		 */
+		"read device",
+		"SELECT identifier FROM %s.fleet_device WHERE id = $1",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 1, {INT8OID}
+	},
 
 	[FLEET_PLAN_INSERT_ACTIVITY] = {
 		"insert activity",
@@ -542,6 +584,66 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		" VALUES (pg_catalog.now(), $1, $2, $3, $4, $5::pg_catalog.jsonb) RETURNING id",
 		NULL, false, OWNER, LATEST, SPI_OK_INSERT_RETURNING, 5,
 		{TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+	},
+
+	/*
+	 * ---- saved row-level security (saved_security.c) ----
+	 *
+	 * fleet_saved_security is read and written on the owner's authority by
+	 * the automatic paths (the event triggers, the load trigger, the move
+	 * functions' check); the manual functions first check that the caller
+	 * could write it. The event trigger's command lists come from
+	 * pg_catalog's functions and touch no relation.
+	 */
+	[FLEET_PLAN_SEC_READ_SAVED] = {
+		"read saved security",
+		"SELECT rls_enabled, rls_forced, policies, install_id FROM %s.fleet_saved_security"
+		" WHERE table_name = $1::pg_catalog.name",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_FOREIGN] = {
+		/* Saved rows another installation wrote: restored, maybe not applied. */
+		"read restored security",
+		"SELECT table_name::pg_catalog.text, rls_enabled, rls_forced, policies"
+		" FROM %s.fleet_saved_security WHERE install_id <> $1 ORDER BY table_name",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_SAVE] = {
+		"save security",
+		"INSERT INTO %s.fleet_saved_security AS s"
+		" (table_name, rls_enabled, rls_forced, policies, install_id, saved_at, saved_by)"
+		" VALUES ($1::pg_catalog.name, $2, $3, $4, $5, pg_catalog.now(), $6::pg_catalog.name)"
+		" ON CONFLICT (table_name) DO UPDATE SET rls_enabled = excluded.rls_enabled,"
+		" rls_forced = excluded.rls_forced, policies = excluded.policies,"
+		" install_id = excluded.install_id, saved_at = excluded.saved_at,"
+		" saved_by = excluded.saved_by",
+		NULL, true, OWNER, STMT, SPI_OK_INSERT, 6,
+		{TEXTOID, BOOLOID, BOOLOID, JSONBOID, TEXTOID, TEXTOID}
+	},
+	[FLEET_PLAN_SEC_CLEAR] = {
+		"clear saved security",
+		"DELETE FROM %s.fleet_saved_security WHERE table_name = $1::pg_catalog.name",
+		NULL, true, OWNER, STMT, SPI_OK_DELETE, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_DDL_COMMANDS] = {
+		/*
+		 * In a ddl_command_end event trigger: what the command created or
+		 * altered.
+		 */
+		"read ddl commands",
+		"SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
+		" WHERE NOT in_extension",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 0, {InvalidOid}
+	},
+	[FLEET_PLAN_SEC_DROPPED_POLICIES] = {
+		/*
+		 * In a sql_drop event trigger: the dropped policies' schema and table
+		 * names.
+		 */
+		"read dropped policies",
+		"SELECT address_names[1], address_names[2]"
+		" FROM pg_catalog.pg_event_trigger_dropped_objects() WHERE object_type = 'policy'",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 0, {InvalidOid}
 	},
 };
 
