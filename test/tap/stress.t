@@ -44,10 +44,12 @@
 #     devices in one UPDATE.
 #
 # Each run fails on
-#   - a deadlock (40P01) in a transaction of one call, a one-row delete or
-#     revival, or a one-row direct write. Two-call transactions and multi-row
-#     statements may deadlock by contract (api.md, "One lock order"): their
-#     40P01 are counted, not failed on; the server's own deadlock count
+#   - a deadlock (40P01) that only one-call transactions, one-row deletes
+#     and revivals, and one-row direct writes took part in (the backends the
+#     error names are matched against what each client was running then).
+#     A transaction in its second call, and a multi-row statement, may
+#     deadlock by contract (api.md, "One lock order"): a cycle with one of
+#     them is counted, not failed on. The server's own deadlock count
 #     (pg_stat_database) must equal the number the clients saw;
 #   - any SQLSTATE that the contract does not lead a caller to expect for
 #     that kind of transaction at that level (error_expected below lists
@@ -76,8 +78,8 @@
 # whatever each call does. The second call is a site move either of a
 # subset of the first call's devices or of devices whose ids are all above
 # them, to a site that is never deleted (or Unassigned), as a careful caller
-# would write it (see the README's "Lock order and retries"); its deadlocks
-# are still only counted.
+# would write it (see the README's "Lock order and retries"); the call is
+# tagged /* second call */, so that the server log tells it apart.
 #
 # Identifiers are a shuffle of the ids, so identifier order is not id
 # order: a lock step sorted by identifier would show up as deadlocks.
@@ -192,14 +194,6 @@ sub call_expects {
 my %direct_kinds = map { $_ => 1 } ('membership insert', 'membership insert multi-row',
     'device update', 'device update multi-row', 'rack update', 'slot insert', 'slot update',
     'building update');
-
-# Transactions that may deadlock by contract: two calls (each call's lock
-# order holds, the two together need not), and multi-row statements (they
-# lock rows in plan order).
-sub may_deadlock {
-    my ($kind) = @_;
-    return $kind eq 'two calls' || $kind =~ /multi-row/;
-}
 
 sub error_expected {
     my ($state, $level, $transaction) = @_;
@@ -545,6 +539,7 @@ sub direct_write {
             @devices = distinct_random($want, @fitting);
         }
         my $values = join(', ', map { '(?::bigint, ?::bigint)' } @devices);
+        $transaction->{risky_from} = time() if @devices > 1;
         $q->{conn}->do("INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES $values",
             undef, map { ($rack_id, $_) } @devices);
         return 'wrote';
@@ -571,6 +566,7 @@ sub direct_write {
             return 'nothing: every device is racked' if @free < $want;
             @devices = distinct_random($want, @free);
         }
+        $transaction->{risky_from} = time() if @devices > 1;
         if (@devices == 1) {
             $q->{conn}->do('UPDATE fleet_device SET site_id = ?, building_id = ? WHERE id = ?',
                 undef, $site, $building_id, $devices[0]);
@@ -865,6 +861,8 @@ sub run_client {
                 for my $call (@{ $transaction->{calls} }) {
                     plan_slots($q, $call) if $call->{want_slots};
                     plan_positions($q, $call) if $call->{want_positions};
+                    # From here on a deadlock may be this transaction's doing.
+                    $transaction->{risky_from} //= time() if $call->{second};
                     $count{calls}++;
                     $count{"calls $call->{fn}" . ($call->{slots} ? " with slots ($call->{slot_plan})"
                         : $call->{positions} ? " with positions ($call->{position_plan})" : '')}++;
@@ -923,7 +921,7 @@ sub run_client {
                 # Judged by the parent: which transactions the cycle joined.
                 my %pids = map { $_ => 1 } $message =~ /[Pp]rocess (\d+)/g;
                 push @deadlocks, join("\t", 'deadlock', $backend, $started, time(), join(',', sort keys %pids),
-                    may_deadlock($kind) ? 1 : 0, "$state ($level, $what) $message");
+                    $transaction->{risky_from} ? 1 : 0, "$state ($level, $what) $message");
             } elsif (!error_expected($state, $level, $transaction)) {
                 $count{"unexpected error $state in $what at $level"}++;
                 push @messages, "$state ($level, $what) $message"
@@ -934,7 +932,7 @@ sub run_client {
         };
         $count{transactions}++;
         $count{"transactions $kind"}++;
-        push @spans, "span\t$backend\t$started\t" . time() if may_deadlock($kind);
+        push @spans, "span\t$backend\t$transaction->{risky_from}\t" . time() if $transaction->{risky_from};
     }
     $conn->disconnect;
     print {$out} "count\t$_\t$count{$_}\n" for sort keys %count;
@@ -1074,11 +1072,13 @@ sub run_mode {
         }
         close $fh;
     }
-    # A deadlock is allowed when the victim, or another transaction of the
-    # cycle, made two calls or a multi-row statement. Those others: the
-    # backends the error names, in an allowed transaction at some moment
-    # between the victim's start (plus the deadlock_timeout it waited at
-    # least) and its error.
+    # Two calls in one transaction, and multi-row statements, may deadlock by
+    # contract (each call keeps the lock order, two together need not; a
+    # multi-row statement locks rows in plan order). A deadlock is allowed
+    # when the victim was in its second call or its multi-row statement, or
+    # another backend of the cycle (the error names them) was: in one at
+    # some moment between the victim's start (plus the deadlock_timeout it
+    # waited at least) and its error.
     my (@allowed_deadlocks, @forbidden_deadlocks);
     for my $deadlock (@deadlocks) {
         my ($number, $victim, $started, $failed, $pids, $victim_may, $message) = @$deadlock;
@@ -1118,14 +1118,27 @@ sub run_mode {
         $mode, $transactions, $total{committed} // 0, $total{'rolled back on purpose'} // 0,
         $total{calls} // 0, $total{'applied calls committed'} // 0,
         $total{'calls with conflicts'} // 0, $checks));
-    diag("$mode: transactions by kind: " . $list->('transactions '));
-    diag("$mode: calls by kind: " . $list->('calls '));
+    # Per kind of transaction: how many, and each SQLSTATE by level.
+    my %short = ('read committed' => 'RC', 'repeatable read' => 'RR', 'serializable' => 'SER');
+    my @details;
+    for my $kind (sort map { s/^transactions //r } grep { /^transactions / } keys %total) {
+        my %states;
+        for my $key (grep { /^where \S+ in \Q$kind\E( \(|\s+at )/ } keys %total) {
+            my ($state, $what, $level) = $key =~ /^where (\S+) in (.*) at (.*)$/;
+            my $sub = $what eq $kind ? '' : substr($what, length($kind) + 1) . ' ';
+            $states{"$sub$state"}{$level} += $total{$key};
+        }
+        push @details, sprintf('  %-27s %5d: %s', $kind, $total{"transactions $kind"},
+            join('; ', map { my $l = $states{$_};
+                "$_ " . join(' ', map { "$l->{$_} $short{$_}" } grep { $l->{$_} } @levels) } sort keys %states)
+            || 'no error');
+    }
+    push @details, "calls by kind: " . $list->('calls '),
+        "careless direct writes refused: " . $list->('careless '),
+        "direct writes committed: " . $list->('outcome '),
+        "conflicts by reason: " . $list->('conflicts '),
+        "cascaded: " . $list->('cascaded ');
     diag("$mode: errors by SQLSTATE: " . $list->('error '));
-    diag("$mode: errors by kind and level: " . $list->('where '));
-    diag("$mode: careless direct writes refused: " . $list->('careless '));
-    diag("$mode: direct writes committed: " . $list->('outcome '));
-    diag("$mode: conflicts by reason: " . $list->('conflicts '));
-    diag("$mode: cascaded: " . $list->('cascaded '));
     diag("$mode: deleted / brought back: " . join(', ', map {
         "${_}s " . ($total{"${_}s deleted"} // 0) . '/' . ($total{"${_}s brought back"} // 0)
     } qw(site building rack))) if $deletes;
@@ -1170,6 +1183,10 @@ sub run_mode {
         'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
     is($server_deadlocks, $total{'error 40P01'} // 0,
         'the server counted the deadlocks the clients saw, and no other');
+    # The tables: always with prove -v, and on the terminal when this run failed.
+    my $say = Test::More->builder->is_passing ? \&note : \&diag;
+    $say->("$mode: errors by kind of transaction (and what it wrote) and level:");
+    $say->($_) for @details;
     $watch->disconnect;
 
     drop_database();
