@@ -27,21 +27,21 @@
 #     racks; fleet_assign_buildings_to_site of 1..2 buildings. A quarter of
 #     the device moves make a second call (see below); a tenth of the move
 #     transactions roll back instead of committing. With FLEET_STRESS_DELETES
-#     (default 1) one transaction in fifty deletes one row of a site,
-#     building or rack (counting what it holds first, then a one-row DELETE)
-#     and as many bring a deleted one back (INSERT ... ON CONFLICT DO
-#     NOTHING), so the fleet does not run out.
+#     (default 1) 6% of the transactions delete a site, building or rack
+#     (counting what it holds first, then a one-row DELETE) and 6% bring a
+#     deleted one back (INSERT ... ON CONFLICT DO NOTHING), so the fleet
+#     does not run out.
 #   - FLEET_STRESS_WRITERS (default 2) direct writers, one statement per
 #     transaction, as an application would write the tables: a membership
-#     INSERT into a rack ("check, then insert": read the rack's site and
-#     building and its free room, pick an unracked device that has the same,
-#     insert it), a device UPDATE of site and building, a rack UPDATE (site,
-#     building, position or size), a slot INSERT or UPDATE, a building UPDATE
-#     (layout or site). Each reads first and writes only what looks allowed;
-#     one write in seven is careless (writes whatever it drew, so the guards
-#     have something to refuse). One write in ten (FLEET_STRESS_MULTI) is a
-#     multi-row statement: several memberships in one INSERT, several
-#     devices in one UPDATE.
+#     INSERT or COPY into a rack ("check, then insert": read the rack's site
+#     and building and its free room, pick an unracked device that has the
+#     same, insert it), a device UPDATE of site and building, a rack UPDATE
+#     (site, building, position or size), a slot INSERT or UPDATE, a
+#     building UPDATE (layout or site). Each reads first and writes only what
+#     looks allowed; one write in seven is careless (writes whatever it drew,
+#     so the guards have something to refuse). About one write in ten
+#     (FLEET_STRESS_MULTI) is a multi-row statement: several memberships in
+#     one INSERT or COPY, several devices in one UPDATE.
 #
 # Each run fails on
 #   - a deadlock (40P01) that only one-call transactions, one-row deletes
@@ -538,8 +538,16 @@ sub direct_write {
             return 'nothing: no device fits' if @fitting < $want;
             @devices = distinct_random($want, @fitting);
         }
-        my $values = join(', ', map { '(?::bigint, ?::bigint)' } @devices);
         $transaction->{risky_from} = time() if @devices > 1;
+        if (chance(0.2)) {
+            # COPY goes through the same guard.
+            $transaction->{what} = 'copy';
+            $q->{conn}->do('COPY fleet_rack_membership (rack_id, device_id) FROM STDIN');
+            $q->{conn}->pg_putcopydata("$rack_id\t$_\n") for @devices;
+            $q->{conn}->pg_putcopyend();
+            return 'wrote';
+        }
+        my $values = join(', ', map { '(?::bigint, ?::bigint)' } @devices);
         $q->{conn}->do("INSERT INTO fleet_rack_membership (rack_id, device_id) VALUES $values",
             undef, map { ($rack_id, $_) } @devices);
         return 'wrote';
