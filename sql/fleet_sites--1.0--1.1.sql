@@ -16,7 +16,9 @@
 --     extension does not own), no IF NOT EXISTS;
 --   - the new enum value is not used by any statement of this file, and
 --     cannot be used until the update commits;
---   - a C function whose signature changes is dropped and created again.
+--   - a C function whose signature changes is dropped and created again;
+--   - fleet_activity is altered in place, never dropped and made again: a
+--     publication holds the table itself, and would silently lose it.
 
 \echo Use "ALTER EXTENSION fleet_sites UPDATE TO '1.1'" to load this file. \quit
 
@@ -374,3 +376,185 @@ BEGIN
     END IF;
 END
 $update$;
+
+-------------------------------------------------------------------------------
+-- Row-level security that survives pg_dump / pg_restore (src/saved_security.c)
+-------------------------------------------------------------------------------
+
+-- pg_dump keeps the rows of the extension's tables and the GRANTs on them,
+-- but not ENABLE/FORCE ROW LEVEL SECURITY nor the policies. The extension
+-- keeps them here, in a configuration table pg_dump does keep: one row per
+-- table whose state is not the default (off, not forced, no policy). A fresh
+-- install (pg_restore's CREATE EXTENSION included) writes no row, so no row
+-- collides with a dump's. Everything that runs by itself (the event
+-- triggers, the load trigger) is C and finds this table by oid.
+CREATE TABLE @extschema@.fleet_saved_security (
+    table_name  name PRIMARY KEY,
+    rls_enabled boolean NOT NULL,
+    rls_forced  boolean NOT NULL,
+    policies    jsonb NOT NULL DEFAULT '[]'::jsonb
+                CONSTRAINT fleet_saved_security_policies_array
+                CHECK (pg_catalog.jsonb_typeof(policies) = 'array'),
+    install_id  text NOT NULL,
+    saved_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    saved_by    name NOT NULL DEFAULT CURRENT_USER
+);
+COMMENT ON TABLE @extschema@.fleet_saved_security IS
+    'Row-level security of the extension''s tables as last saved (by itself after CREATE/ALTER/DROP POLICY, ALTER TABLE and DROP OWNED on them, or by fleet_save_security()). pg_dump keeps these rows but not the policies; loading them applies them again (fleet_restore_security() does it by hand). Only the owner of the tables, a member of it or a superuser may write it.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.table_name IS 'A table of the extension, in the extension''s schema.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.rls_enabled IS 'ALTER TABLE ... ENABLE ROW LEVEL SECURITY.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.rls_forced IS 'ALTER TABLE ... FORCE ROW LEVEL SECURITY.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.policies IS
+    'Array of {name, permissive, command, roles, using, check}, sorted by name; roles are role names (public for PUBLIC); using and check are pg_get_expr() under an empty search_path, so every object outside pg_catalog is schema-qualified.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.install_id IS
+    'The installation that saved the row (fleet_installation_id()); another value means the row came from a dump (or pg_upgrade) and, if the table differs from it, is not applied yet.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.saved_at IS 'When the row was last saved.';
+COMMENT ON COLUMN @extschema@.fleet_saved_security.saved_by IS 'The role whose command or call saved it.';
+REVOKE ALL ON TABLE @extschema@.fleet_saved_security FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.fleet_saved_security', '');
+
+CREATE FUNCTION @extschema@.fleet_installation_id() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_installation_id';
+COMMENT ON FUNCTION @extschema@.fleet_installation_id() IS
+    'This installation of fleet_sites as saved rows name it: the cluster''s system identifier, the database oid and the pg_extension row''s oid. Every CREATE EXTENSION (the one pg_restore runs included) makes a new one.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_installation_id() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.fleet_security_definition(rel regclass) RETURNS jsonb
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_security_definition';
+COMMENT ON FUNCTION @extschema@.fleet_security_definition(regclass) IS
+    'Row-level security of a table as {rls_enabled, rls_forced, policies}, in the form fleet_saved_security keeps.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_security_definition(regclass) FROM PUBLIC;
+
+-- Only a role that could create the policies itself may write the saved
+-- rows, whatever is granted on the table: they become CREATE POLICY
+-- statements run by whoever restores a dump. ENABLE ALWAYS: every write also
+-- tells the other sessions (their cached "is a restore pending?").
+CREATE FUNCTION @extschema@.fleet_saved_security_guard() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_saved_security_guard';
+COMMENT ON FUNCTION @extschema@.fleet_saved_security_guard() IS
+    'Trigger: only the owner of the extension''s tables (or a member, or a superuser) may write fleet_saved_security (42501 otherwise), because its rows become CREATE POLICY statements.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_saved_security_guard() FROM PUBLIC;
+CREATE TRIGGER fleet_saved_security_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.fleet_saved_security
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_saved_security_guard();
+ALTER TABLE @extschema@.fleet_saved_security ENABLE ALWAYS TRIGGER fleet_saved_security_guard;
+COMMENT ON TRIGGER fleet_saved_security_guard ON @extschema@.fleet_saved_security IS
+    'Only owners write saved row-level security (src/saved_security.c).';
+
+-- When pg_restore (or anything else) loads rows saved by another
+-- installation, apply them at once. It never fails the load: an error is a
+-- WARNING and the state stays pending. ENABLE ALWAYS, so that a restore run
+-- with session_replication_role = replica applies them too.
+CREATE FUNCTION @extschema@.fleet_saved_security_loaded() RETURNS trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_saved_security_loaded';
+COMMENT ON FUNCTION @extschema@.fleet_saved_security_loaded() IS
+    'Trigger: rows loaded into fleet_saved_security from another installation (a restore) are applied at once, as fleet_restore_security() would; a failure is a WARNING, never a failed load.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_saved_security_loaded() FROM PUBLIC;
+CREATE TRIGGER fleet_saved_security_loaded
+    AFTER INSERT ON @extschema@.fleet_saved_security
+    REFERENCING NEW TABLE AS fleet_loaded_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fleet_saved_security_loaded();
+ALTER TABLE @extschema@.fleet_saved_security ENABLE ALWAYS TRIGGER fleet_saved_security_loaded;
+COMMENT ON TRIGGER fleet_saved_security_loaded ON @extschema@.fleet_saved_security IS
+    'Applies row-level security restored from a dump (src/saved_security.c).';
+
+CREATE FUNCTION @extschema@.fleet_save_security(
+    discard_restored boolean DEFAULT false,
+    tables           name[] DEFAULT NULL
+) RETURNS TABLE (table_name name, action text)
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_save_security';
+COMMENT ON FUNCTION @extschema@.fleet_save_security(boolean, name[]) IS
+    'Save the row-level security (ENABLE/FORCE and policies) of the extension''s tables, or of the ones named, into fleet_saved_security, where pg_dump keeps it. It happens by itself after policy DDL; call it after changes made with event triggers off. A table whose saved state came from a dump and is not applied yet is kept, with a WARNING, unless discard_restored.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_save_security(boolean, name[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.fleet_restore_security()
+    RETURNS TABLE (table_name name, item text, result text)
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_restore_security';
+COMMENT ON FUNCTION @extschema@.fleet_restore_security() IS
+    'Apply the row-level security saved in fleet_saved_security that came from a dump: ENABLE/FORCE first, then each policy in a subtransaction of its own. One row per item; what cannot be applied (a missing role or function) is reported with a WARNING and stays pending, failing closed (a restrictive policy that cannot be made is replaced by a deny-all one). Run again once the missing objects exist. Loading the saved rows runs it by itself.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_restore_security() FROM PUBLIC;
+
+-- At a glance: is every table's row-level security what was saved? (Which
+-- reads the catalog and fleet_saved_security with the reader's rights.)
+CREATE VIEW @extschema@.fleet_security_status WITH (security_invoker = true) AS
+SELECT c.relname                        AS table_name,
+       c.relrowsecurity                 AS rls_enabled,
+       c.relforcerowsecurity            AS rls_forced,
+       ARRAY(SELECT p.polname FROM pg_catalog.pg_policy p
+              WHERE p.polrelid = c.oid ORDER BY p.polname) AS policies,
+       live.def -> 'policies'           AS policy_definitions,
+       s.table_name IS NOT NULL         AS saved,
+       s.saved_at,
+       (s.table_name IS NOT NULL AND s.install_id <> @extschema@.fleet_installation_id()
+        AND live.def IS DISTINCT FROM saved.def) AS restore_pending,
+       CASE WHEN live.def = saved.def THEN 'ok'
+            WHEN s.table_name IS NOT NULL AND s.install_id <> @extschema@.fleet_installation_id()
+            THEN 'RESTORE PENDING: run fleet_restore_security()'
+            ELSE 'NOT SAVED: run fleet_save_security()' END AS state
+  FROM pg_catalog.pg_depend d
+  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'fleet_sites'
+  JOIN pg_catalog.pg_class c ON c.oid = d.objid
+  LEFT JOIN @extschema@.fleet_saved_security s ON s.table_name = c.relname
+ CROSS JOIN LATERAL (SELECT @extschema@.fleet_security_definition(c.oid) AS def) AS live
+ CROSS JOIN LATERAL (SELECT CASE WHEN s.table_name IS NULL
+                                 THEN '{"rls_enabled": false, "rls_forced": false, "policies": []}'::jsonb
+                                 ELSE pg_catalog.jsonb_build_object('rls_enabled', s.rls_enabled,
+                                          'rls_forced', s.rls_forced, 'policies', s.policies) END AS def) AS saved
+ WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+   AND d.deptype = 'e' AND c.relkind = 'r'
+   AND c.relname <> 'fleet_saved_security';
+COMMENT ON VIEW @extschema@.fleet_security_status IS
+    'One row per table of the extension: whether row-level security is on and forced, its policies (names and definitions), and whether that is what fleet_saved_security holds. state is ok, RESTORE PENDING (restored from a dump, not applied yet: run fleet_restore_security(); the move functions refuse to read the table meanwhile) or NOT SAVED (changed with event triggers off: run fleet_save_security()). After a restore every row should say ok.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.table_name IS 'A table of the extension.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.rls_enabled IS 'Row-level security is on (ENABLE ROW LEVEL SECURITY), now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.rls_forced IS 'It applies to the table''s owner too (FORCE ROW LEVEL SECURITY), now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.policies IS 'The names of the table''s policies, now.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.policy_definitions IS 'The policies, now, in the form fleet_saved_security keeps.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.saved IS 'fleet_saved_security has a row for the table (none: its state is the default).';
+COMMENT ON COLUMN @extschema@.fleet_security_status.saved_at IS 'When that row was saved.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.restore_pending IS 'The saved row came from a dump and the table is not as it says: the move functions refuse to read the table.';
+COMMENT ON COLUMN @extschema@.fleet_security_status.state IS 'ok, RESTORE PENDING: run fleet_restore_security(), or NOT SAVED: run fleet_save_security().';
+REVOKE ALL ON TABLE @extschema@.fleet_security_status FROM PUBLIC;
+
+-- Save after policy DDL on the extension's tables; adopt matching saved rows
+-- from elsewhere before it. Created last, after every ALTER TABLE of this
+-- script (which, run by CREATE or ALTER EXTENSION, they would skip anyway).
+CREATE FUNCTION @extschema@.fleet_security_capture() RETURNS event_trigger
+    LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY INVOKER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'fleet_security_capture';
+COMMENT ON FUNCTION @extschema@.fleet_security_capture() IS
+    'Event trigger: after CREATE/ALTER/DROP POLICY, ALTER TABLE or DROP OWNED touching a table of the extension, save its row-level security (as fleet_save_security() does); before them, adopt saved rows from elsewhere that the tables already match. Does nothing for commands of extension scripts.';
+REVOKE ALL ON FUNCTION @extschema@.fleet_security_capture() FROM PUBLIC;
+CREATE EVENT TRIGGER fleet_security_adopt ON ddl_command_start
+    WHEN TAG IN ('CREATE POLICY', 'ALTER POLICY', 'DROP POLICY', 'ALTER TABLE', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.fleet_security_capture();
+CREATE EVENT TRIGGER fleet_security_capture ON ddl_command_end
+    WHEN TAG IN ('CREATE POLICY', 'ALTER POLICY', 'ALTER TABLE', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.fleet_security_capture();
+CREATE EVENT TRIGGER fleet_security_capture_drop ON sql_drop
+    WHEN TAG IN ('DROP POLICY')
+    EXECUTE FUNCTION @extschema@.fleet_security_capture();
+COMMENT ON EVENT TRIGGER fleet_security_adopt IS
+    'Before policy DDL: saved row-level security from elsewhere that a fleet_sites table already matches becomes this installation''s.';
+COMMENT ON EVENT TRIGGER fleet_security_capture IS
+    'Saves the row-level security of the fleet_sites tables after policy DDL on them.';
+COMMENT ON EVENT TRIGGER fleet_security_capture_drop IS
+    'Saves the row-level security of the fleet_sites tables after DROP POLICY on them.';
+
+-- A 1.0 database may already have row-level security on its tables: save it
+-- now, so that the next dump keeps it. (A fresh install has nothing to save.)
+SELECT pg_catalog.count(*) FROM @extschema@.fleet_save_security();

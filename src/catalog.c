@@ -144,6 +144,7 @@ static const char *const relation_names[FLEET_REL_COUNT] = {
 	[FLEET_REL_MEMBERSHIP] = "fleet_rack_membership",
 	[FLEET_REL_SLOT] = "fleet_rack_slot",
 	[FLEET_REL_ACTIVITY] = "fleet_activity",
+	[FLEET_REL_SAVED_SECURITY] = "fleet_saved_security",
 };
 
 const char *
@@ -208,7 +209,8 @@ fleet_catalog(void)
 	look_up_extension(&fresh);
 	for (i = 0; i < FLEET_REL_COUNT; i++)
 		fresh.relids[i] = extension_relid(fresh.schema_oid, (FleetRelation) i,
-										  i == FLEET_REL_BUILDING);
+										  i == FLEET_REL_BUILDING ||
+										  i == FLEET_REL_SAVED_SECURITY);
 
 	/*
 	 * A 1.0 database (installed before this library, not yet updated) has no

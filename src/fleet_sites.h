@@ -21,6 +21,7 @@
  *   delete_triggers.c  site and building deletion in the lock order
  *   guards.c        the invariant for every direct write (triggers)
  *   exemption.c     the functions' own writes pass the guards
+ *   saved_security.c  row-level security kept through pg_dump / pg_restore
  */
 #ifndef FLEET_SITES_H
 #define FLEET_SITES_H
@@ -76,6 +77,7 @@ typedef enum FleetRelation
 	FLEET_REL_MEMBERSHIP,
 	FLEET_REL_SLOT,
 	FLEET_REL_ACTIVITY,
+	FLEET_REL_SAVED_SECURITY,	/* saved_security.c; absent from a 1.0 schema */
 	FLEET_REL_COUNT
 } FleetRelation;
 
@@ -137,6 +139,13 @@ typedef enum FleetPlanId
 	FLEET_PLAN_GUARD_SLOTS,
 	FLEET_PLAN_GUARD_BUILDINGS,
 	FLEET_PLAN_INSERT_ACTIVITY,
+	/* saved row-level security (saved_security.c) */
+	FLEET_PLAN_SEC_READ_SAVED,
+	FLEET_PLAN_SEC_FOREIGN,
+	FLEET_PLAN_SEC_SAVE,
+	FLEET_PLAN_SEC_CLEAR,
+	FLEET_PLAN_SEC_DDL_COMMANDS,
+	FLEET_PLAN_SEC_DROPPED_POLICIES,
 	FLEET_PLAN_COUNT
 } FleetPlanId;
 
@@ -448,5 +457,12 @@ extern void fleet_append_force_cleared(StringInfo description, StringInfo metada
 extern int64 fleet_write_activity(const char *event_type, FleetRef site,
 								  const char *description, const char *metadata_json);
 extern void fleet_remember_activity(int64 activity_id);
+
+/* ------------------------------------------------------------------------
+ * saved_security.c
+ * ------------------------------------------------------------------------
+ */
+
+extern void fleet_require_security_applied(FleetRelation rel, const char *function_name);
 
 #endif							/* FLEET_SITES_H */

@@ -1,11 +1,17 @@
 /*
  * locks.c: the one lock order every function follows.
  *
- *   1. site rows, ascending id      FOR KEY SHARE       (owner's authority)
- *   2. building rows, ascending id  FOR KEY SHARE       (owner's authority)
- *   3. rack rows, ascending id      FOR NO KEY UPDATE   (owner's authority)
- *   4. device rows, ascending id    FOR NO KEY UPDATE   (caller's rights)
- *   5. then the writes: memberships (and with them slots), devices, activity
+ *   1. site rows, ascending id
+ *   2. building rows, ascending id
+ *   3. rack rows, ascending id
+ *   4. device rows, ascending id
+ *   5. then the writes: memberships (and with them slots), devices, racks,
+ *      buildings, activity
+ *
+ * Parents (sites, buildings, racks) are locked on the extension's authority,
+ * devices with the caller's rights (or, for a caller who may not lock them,
+ * on the extension's authority for exactly the rows the caller's rights
+ * chose).
  *
  * Each function takes only the levels it needs, always top-down, so two
  * calls can wait for each other but never in a cycle: no deadlock, whatever
@@ -19,24 +25,31 @@
  * waiting for our rack or devices, would then wait for us while we wait for
  * it. Locking the parent first, at its level, turns that cycle into a queue.
  *
- * Why these strengths:
- * - A site row is locked only so that it cannot be deleted (or its key
- *   changed) mid-move. KEY SHARE does that and does not conflict with
- *   itself, so moves of disjoint devices into one site run side by side.
- * - A building row, for a move of devices into it or into one of its racks,
- *   likewise: KEY SHARE blocks its deletion and a move of the building to
- *   another site (its site_id is part of the unique key (site_id, name), so
- *   moving it needs FOR UPDATE, which conflicts), and independent fills of
- *   one building do not wait for each other.
- * - A rack row is the mutex for the rack's contents: NO KEY UPDATE conflicts
- *   with itself, so two fills of one rack take turns and its capacity is
- *   counted under the lock; it does not block the KEY SHARE that a
- *   membership insert's foreign-key check takes.
- * - A device row lock is the mutex for the device's placement (its site, its
- *   building, its membership). NO KEY UPDATE conflicts with itself but not
- *   with the KEY SHARE that a foreign-key check from a membership insert
- *   takes on the device row; FOR UPDATE would, and deadlocks against such
- *   inserts.
+ * Why these strengths. The rule: moving a container conflicts with filling
+ * it, and fills of one container do not wait for each other unless it has a
+ * capacity to count.
+ * - Sites never move. A move into a site locks it KEY SHARE, which blocks
+ *   its deletion (and a key change) but not other movers: moves of disjoint
+ *   devices into one site run side by side.
+ * - Buildings. A move of devices into a building, or into one of its racks,
+ *   locks it KEY SHARE, like a site: fills do not wait for each other. A
+ *   move of racks into a building locks it NO KEY UPDATE: those fills take
+ *   turns, because the building's rack grid has a capacity and positions
+ *   counted under the lock. Moving a building to another site changes its
+ *   unique key (site_id, name), so it locks FOR UPDATE (as does its
+ *   deletion), which conflicts with both kinds of fill.
+ * - Racks. A rack is the mutex for its contents and its placement: fills
+ *   (devices into it) and moves (it to a site or building) both lock it NO
+ *   KEY UPDATE, which conflicts with itself, so a rack's capacity is counted
+ *   under the lock and a rack cannot move while it is being filled. Its
+ *   building_id is not a key column (the position key is deferrable), so a
+ *   move needs no more, and the KEY SHARE of a membership insert's
+ *   foreign-key check is never blocked.
+ * - Devices. A device row lock is the mutex for the device's placement (its
+ *   site, its building, its membership). NO KEY UPDATE conflicts with itself
+ *   but not with the KEY SHARE that a foreign-key check from a membership
+ *   insert takes on the device row; FOR UPDATE would, and deadlocks against
+ *   such inserts.
  * - Rows are locked in ascending id by a locking clause above an ORDER BY,
  *   never by the UPDATE itself, which would lock in plan (often input)
  *   order.

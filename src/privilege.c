@@ -50,7 +50,14 @@ fleet_require_privilege(FleetRelation rel, AclMode mode, const char *right,
 	const char *role;
 
 	if (fleet_has_privilege(rel, mode))
+	{
+		/*
+		 * A table the call reads or writes: its row-level security must not
+		 * be a restored state still waiting to be applied (saved_security.c).
+		 */
+		fleet_require_security_applied(rel, function_name);
 		return;
+	}
 
 	catalog = fleet_catalog();
 	qualified = quote_qualified_identifier(get_namespace_name(catalog->schema_oid),

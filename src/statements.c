@@ -543,6 +543,60 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		NULL, false, OWNER, LATEST, SPI_OK_INSERT_RETURNING, 5,
 		{TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 	},
+
+	/*
+	 * ---- saved row-level security (saved_security.c) ----
+	 *
+	 * fleet_saved_security is read and written on the owner's authority by
+	 * the automatic paths (the event triggers, the load trigger, the move
+	 * functions' check); the manual functions first check that the caller
+	 * could write it. The event trigger's command lists come from
+	 * pg_catalog's functions and touch no relation.
+	 */
+	[FLEET_PLAN_SEC_READ_SAVED] = {
+		"read saved security",
+		"SELECT rls_enabled, rls_forced, policies, install_id FROM %s.fleet_saved_security"
+		" WHERE table_name = $1::pg_catalog.name",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_FOREIGN] = {
+		/* Saved rows another installation wrote: restored, maybe not applied. */
+		"read restored security",
+		"SELECT table_name::pg_catalog.text, rls_enabled, rls_forced, policies"
+		" FROM %s.fleet_saved_security WHERE install_id <> $1 ORDER BY table_name",
+		NULL, true, OWNER, STMT, SPI_OK_SELECT, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_SAVE] = {
+		"save security",
+		"INSERT INTO %s.fleet_saved_security AS s"
+		" (table_name, rls_enabled, rls_forced, policies, install_id, saved_at, saved_by)"
+		" VALUES ($1::pg_catalog.name, $2, $3, $4, $5, pg_catalog.now(), $6::pg_catalog.name)"
+		" ON CONFLICT (table_name) DO UPDATE SET rls_enabled = excluded.rls_enabled,"
+		" rls_forced = excluded.rls_forced, policies = excluded.policies,"
+		" install_id = excluded.install_id, saved_at = excluded.saved_at,"
+		" saved_by = excluded.saved_by",
+		NULL, true, OWNER, STMT, SPI_OK_INSERT, 6,
+		{TEXTOID, BOOLOID, BOOLOID, JSONBOID, TEXTOID, TEXTOID}
+	},
+	[FLEET_PLAN_SEC_CLEAR] = {
+		"clear saved security",
+		"DELETE FROM %s.fleet_saved_security WHERE table_name = $1::pg_catalog.name",
+		NULL, true, OWNER, STMT, SPI_OK_DELETE, 1, {TEXTOID}
+	},
+	[FLEET_PLAN_SEC_DDL_COMMANDS] = {
+		/* In a ddl_command_end event trigger: what the command created or altered. */
+		"read ddl commands",
+		"SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
+		" WHERE NOT in_extension",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 0, {InvalidOid}
+	},
+	[FLEET_PLAN_SEC_DROPPED_POLICIES] = {
+		/* In a sql_drop event trigger: the dropped policies' schema and table names. */
+		"read dropped policies",
+		"SELECT address_names[1], address_names[2]"
+		" FROM pg_catalog.pg_event_trigger_dropped_objects() WHERE object_type = 'policy'",
+		NULL, true, CALLER, STMT, SPI_OK_SELECT, 0, {InvalidOid}
+	},
 };
 
 const FleetPlanSpec *
