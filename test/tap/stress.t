@@ -938,6 +938,7 @@ sub run_client {
             # A failed COMMIT has already ended the transaction.
             eval { $conn->rollback } unless $conn->{AutoCommit};
         };
+        last unless $conn->ping;    # the server went away (the watcher says so)
         $count{transactions}++;
         $count{"transactions $kind"}++;
         push @spans, "span\t$backend\t$transaction->{risky_from}\t" . time() if $transaction->{risky_from};
@@ -981,10 +982,24 @@ my @check_names = ('row(s) in fleet_placement_violation', 'rack(s) over capacity
 # ---------------------------------------------------------------------------
 # One run: set up a fresh database, run the clients, watch, judge
 # ---------------------------------------------------------------------------
+# After a backend crash the server restarts (restart_after_crash): connect
+# again, so that the next run still runs.
+sub admin_connection {
+    my $until = time() + 60;
+    until ($admin && eval { $admin->ping > 0 }) {
+        $admin = eval { connect_to('postgres') };
+        $admin->do('SET client_min_messages = warning') if $admin;
+        BAIL_OUT('cannot connect to the server again') if !$admin && time() > $until;
+        sleep(0.5) unless $admin;
+    }
+    return $admin;
+}
+
 sub run_mode {
     my ($run, $mode) = @_;
     srand($seed + 31 * $run);
 
+    admin_connection();
     $admin->do("DROP DATABASE IF EXISTS $db WITH (FORCE)");
     $admin->do("CREATE DATABASE $db");
     $created = 1;
@@ -1049,13 +1064,17 @@ sub run_mode {
     }
 
     my $watch = connect_to($db);
-    my ($checks, $bad_checks, $first_bad) = (0, 0, '');
+    my ($checks, $bad_checks, $first_bad, $lost) = (0, 0, '', undef);
     my $describe = sub {
         my @counts = @_;
         return join(', ', map { "$counts[$_] $check_names[$_]" } grep { $counts[$_] } 0 .. $#counts);
     };
     while (time() < $deadline) {
-        my @counts = $watch->selectrow_array($check_sql);
+        my @counts = eval { $watch->selectrow_array($check_sql) };
+        if ($@) {
+            ($lost = $@) =~ s/\s+/ /g;
+            last;
+        }
         $checks++;
         if (grep { $_ } @counts) {
             $bad_checks++;
@@ -1113,7 +1132,15 @@ sub run_mode {
         }
         sleep(0.1);
     }
+    ok(!defined $lost, 'the server stayed up while the clients ran'
+        . (defined $lost ? " (the watcher lost its connection: $lost)" : ''));
     is(join('; ', @client_failures), '', 'every client ran to the end');
+    if (defined $lost) {
+        diag($_) for @messages[0 .. min(7, $#messages)];
+        admin_connection();
+        drop_database();
+        return;
+    }
 
     my $list = sub {
         my ($prefix) = @_;
