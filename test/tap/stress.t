@@ -169,7 +169,7 @@ my %call_event = (
 sub call_expects {
     my ($call, $state, $level) = @_;
     my $fn = $call->{fn};
-    # 23503: a target or named rack/building gone (deleted by a client).
+    # 23503: a target or named site, building or rack gone (a client deleted it).
     return $call->{names_churn} if $state eq '23503';
     # 23514: a rack full (rack move), a building full (racks into a
     # building with a layout).
