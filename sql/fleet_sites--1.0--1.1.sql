@@ -339,14 +339,17 @@ CREATE TRIGGER fleet_guard_parent_reference BEFORE UPDATE OF site_id, building_i
            OR (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id))
           AND @extschema@.fleet_guard_active())
     EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
-CREATE TRIGGER fleet_guard_parent_reference BEFORE UPDATE OF site_id, building_id ON @extschema@.fleet_rack
+CREATE TRIGGER fleet_guard_parent_reference
+    BEFORE UPDATE OF site_id, building_id, aisle_index, position_in_aisle ON @extschema@.fleet_rack
     FOR EACH ROW
     WHEN (((NEW.site_id IS NOT NULL AND NEW.site_id IS DISTINCT FROM OLD.site_id)
-           OR (NEW.building_id IS NOT NULL AND NEW.building_id IS DISTINCT FROM OLD.building_id))
+           OR NEW.building_id IS DISTINCT FROM OLD.building_id
+           OR NEW.aisle_index IS DISTINCT FROM OLD.aisle_index
+           OR NEW.position_in_aisle IS DISTINCT FROM OLD.position_in_aisle)
           AND @extschema@.fleet_guard_active())
     EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
 COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_device IS 'Locks a device''s new site and building without waiting, before the foreign-key checks (src/guards.c).';
-COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new site and building without waiting, before the foreign-key checks (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new site, and the buildings it leaves and enters (or changes position in), without waiting, before the foreign-key checks and the position index (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';

@@ -808,6 +808,93 @@ share_new_parent(TriggerData *trigdata, const char *column, FleetPlanId share,
 				 errhint("Retry the transaction.")));
 }
 
+/* A bigint column of the old or new row of an UPDATE; false if NULL. */
+static bool
+row_int64(TriggerData *trigdata, bool new_row, const char *column, int64 *value)
+{
+	Relation	rel = trigdata->tg_relation;
+	bool		isnull;
+	Datum		datum;
+
+	datum = heap_getattr(new_row ? trigdata->tg_newtuple : trigdata->tg_trigtuple,
+						 get_attnum(RelationGetRelid(rel), column), RelationGetDescr(rel),
+						 &isnull);
+	if (!isnull)
+		*value = DatumGetInt64(datum);
+	return !isnull;
+}
+
+static bool
+row_int32_equal(TriggerData *trigdata, const char *column)
+{
+	Relation	rel = trigdata->tg_relation;
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+	bool		old_null;
+	bool		new_null;
+	Datum		old_value = heap_getattr(trigdata->tg_trigtuple, attnum, RelationGetDescr(rel),
+										 &old_null);
+	Datum		new_value = heap_getattr(trigdata->tg_newtuple, attnum, RelationGetDescr(rel),
+										 &new_null);
+
+	return old_null == new_null && (old_null || DatumGetInt32(old_value) == DatumGetInt32(new_value));
+}
+
+/*
+ * A rack changing building or position: the buildings it leaves and enters,
+ * NO KEY UPDATE without waiting, before it writes its new position's entry
+ * in the unique index (building_id, aisle_index, position_in_aisle). Two
+ * one-row UPDATEs swapping the positions of two racks would otherwise each
+ * wait in that index for the other's old entry: a deadlock. The guard takes
+ * the new building's lock at the end of the statement anyway; taken here,
+ * the second writer fails with 40001 before it waits for anything.
+ */
+static void
+lock_position_buildings(TriggerData *trigdata)
+{
+	int64		old_building = 0;
+	int64		new_building = 0;
+	bool		had_old = row_int64(trigdata, false, "building_id", &old_building);
+	bool		has_new = row_int64(trigdata, true, "building_id", &new_building);
+	int64		ids[2];
+	int			count = 0;
+	Datum		values[1];
+
+	if (had_old == has_new && (!had_old || old_building == new_building) &&
+		row_int32_equal(trigdata, "aisle_index") &&
+		row_int32_equal(trigdata, "position_in_aisle"))
+		return;					/* neither building nor position changes */
+	if (has_new)
+	{
+		values[0] = Int64GetDatum(new_building);
+		/* A building that does not exist is the foreign key's 23503. */
+		if (fleet_run(FLEET_PLAN_GUARD_BUILDING_EXISTS, values, NULL, 1) > 0)
+			ids[count++] = new_building;
+	}
+	if (had_old && (count == 0 || old_building != new_building))
+		ids[count++] = old_building;
+	if (count == 0)
+		return;
+	values[0] = fleet_int64_array(ids, count);
+	if (fleet_run(FLEET_PLAN_GUARD_LOCK_BUILDINGS, values, NULL, 0) < (uint64) count)
+	{
+		int64		held = ids[0];
+		uint64		i;
+		bool		isnull;
+
+		/* Name one that was not locked: in ids, not among the rows. */
+		if (count == 2)
+			for (i = 0; i < SPI_processed; i++)
+				if (fleet_get_int64(i, 1, &isnull) == ids[0])
+					held = ids[1];
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not check the placement of this write: building %lld is being changed by another transaction",
+						(long long) held),
+				 errhint("Retry the transaction.")));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /*
  * The site and building a device or rack row is about to reference, locked
  * before the UPDATE's foreign-key checks do it, and without waiting.
@@ -848,8 +935,11 @@ fleet_guard_parent_reference(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	share_new_parent(trigdata, "site_id", FLEET_PLAN_GUARD_SHARE_SITE,
 					 FLEET_PLAN_GUARD_SITE_EXISTS, "site");
-	share_new_parent(trigdata, "building_id", FLEET_PLAN_GUARD_SHARE_BUILDING,
-					 FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
+	if (RelationGetRelid(trigdata->tg_relation) == fleet_relid(FLEET_REL_RACK))
+		lock_position_buildings(trigdata);
+	else
+		share_new_parent(trigdata, "building_id", FLEET_PLAN_GUARD_SHARE_BUILDING,
+						 FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
 	SPI_finish();
 	return PointerGetDatum(trigdata->tg_newtuple);
 }
