@@ -331,7 +331,7 @@ CREATE FUNCTION @extschema@.fleet_guard_parent_reference() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'fleet_guard_parent_reference';
 COMMENT ON FUNCTION @extschema@.fleet_guard_parent_reference() IS
-    'Trigger: before a direct UPDATE gives a device or rack a site or building, lock it without waiting (40001 if another transaction holds it), so that the write cannot deadlock with a move or delete of it.';
+    'Trigger: before a direct UPDATE gives a device or rack a site or building, or moves a rack or slot to another place, lock the parents or containers involved without waiting (40001 if another transaction holds one), so that the write cannot deadlock with a move, a delete or another such write.';
 REVOKE ALL ON FUNCTION @extschema@.fleet_guard_parent_reference() FROM PUBLIC;
 CREATE TRIGGER fleet_guard_parent_reference BEFORE UPDATE OF site_id, building_id ON @extschema@.fleet_device
     FOR EACH ROW
@@ -348,8 +348,17 @@ CREATE TRIGGER fleet_guard_parent_reference
            OR NEW.position_in_aisle IS DISTINCT FROM OLD.position_in_aisle)
           AND @extschema@.fleet_guard_active())
     EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
+CREATE TRIGGER fleet_guard_parent_reference
+    BEFORE UPDATE OF rack_id, row_index, column_index ON @extschema@.fleet_rack_slot
+    FOR EACH ROW
+    WHEN ((NEW.rack_id IS DISTINCT FROM OLD.rack_id
+           OR NEW.row_index IS DISTINCT FROM OLD.row_index
+           OR NEW.column_index IS DISTINCT FROM OLD.column_index)
+          AND @extschema@.fleet_guard_active())
+    EXECUTE FUNCTION @extschema@.fleet_guard_parent_reference();
 COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_device IS 'Locks a device''s new site and building without waiting, before the foreign-key checks (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_rack IS 'Locks a rack''s new site, and the buildings it leaves and enters (or changes position in), without waiting, before the foreign-key checks and the position index (src/guards.c).';
+COMMENT ON TRIGGER fleet_guard_parent_reference ON @extschema@.fleet_rack_slot IS 'Locks the rack a slot leaves and enters (or changes place in) without waiting, before the slot index (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_device IS 'Placement invariant for inserted devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_update ON @extschema@.fleet_device IS 'Placement invariant for updated devices (src/guards.c).';
 COMMENT ON TRIGGER fleet_guard_insert ON @extschema@.fleet_rack IS 'Placement invariant for inserted racks (src/guards.c).';

@@ -840,42 +840,44 @@ row_int32_equal(TriggerData *trigdata, const char *column)
 }
 
 /*
- * A rack changing building or position: the buildings it leaves and enters,
- * NO KEY UPDATE without waiting, before it writes its new position's entry
- * in the unique index (building_id, aisle_index, position_in_aisle). Two
- * one-row UPDATEs swapping the positions of two racks would otherwise each
- * wait in that index for the other's old entry: a deadlock. The guard takes
- * the new building's lock at the end of the statement anyway; taken here,
- * the second writer fails with 40001 before it waits for anything.
+ * A rack changing building or position, a slot changing rack or place: the
+ * containers it leaves and enters (buildings, racks), NO KEY UPDATE without
+ * waiting, before it writes its new entry in the unique index of places
+ * (building_id, aisle_index, position_in_aisle), or (rack_id, row_index,
+ * column_index). Two one-row UPDATEs swapping the places of two racks (or
+ * slots) would otherwise each wait in that index for the other's old entry:
+ * a deadlock. The guard takes such a lock at the end of the statement
+ * anyway; taken here, the second writer fails with 40001 before it waits.
  */
 static void
-lock_position_buildings(TriggerData *trigdata)
+lock_old_and_new_container(TriggerData *trigdata, const char *column, const char *place1,
+						   const char *place2, FleetPlanId lock, FleetPlanId exists,
+						   const char *what)
 {
-	int64		old_building = 0;
-	int64		new_building = 0;
-	bool		had_old = row_int64(trigdata, false, "building_id", &old_building);
-	bool		has_new = row_int64(trigdata, true, "building_id", &new_building);
+	int64		old_container = 0;
+	int64		new_container = 0;
+	bool		had_old = row_int64(trigdata, false, column, &old_container);
+	bool		has_new = row_int64(trigdata, true, column, &new_container);
 	int64		ids[2];
 	int			count = 0;
 	Datum		values[1];
 
-	if (had_old == has_new && (!had_old || old_building == new_building) &&
-		row_int32_equal(trigdata, "aisle_index") &&
-		row_int32_equal(trigdata, "position_in_aisle"))
-		return;					/* neither building nor position changes */
+	if (had_old == has_new && (!had_old || old_container == new_container) &&
+		row_int32_equal(trigdata, place1) && row_int32_equal(trigdata, place2))
+		return;					/* neither container nor place changes */
 	if (has_new)
 	{
-		values[0] = Int64GetDatum(new_building);
-		/* A building that does not exist is the foreign key's 23503. */
-		if (fleet_run(FLEET_PLAN_GUARD_BUILDING_EXISTS, values, NULL, 1) > 0)
-			ids[count++] = new_building;
+		values[0] = Int64GetDatum(new_container);
+		/* A container that does not exist is the foreign key's 23503. */
+		if (fleet_run(exists, values, NULL, 1) > 0)
+			ids[count++] = new_container;
 	}
-	if (had_old && (count == 0 || old_building != new_building))
-		ids[count++] = old_building;
+	if (had_old && (count == 0 || old_container != new_container))
+		ids[count++] = old_container;
 	if (count == 0)
 		return;
 	values[0] = fleet_int64_array(ids, count);
-	if (fleet_run(FLEET_PLAN_GUARD_LOCK_BUILDINGS, values, NULL, 0) < (uint64) count)
+	if (fleet_run(lock, values, NULL, 0) < (uint64) count)
 	{
 		int64		held = ids[0];
 		uint64		i;
@@ -888,8 +890,8 @@ lock_position_buildings(TriggerData *trigdata)
 					held = ids[1];
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not check the placement of this write: building %lld is being changed by another transaction",
-						(long long) held),
+				 errmsg("could not check the placement of this write: %s %lld is being changed by another transaction",
+						what, (long long) held),
 				 errhint("Retry the transaction.")));
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -897,7 +899,8 @@ lock_position_buildings(TriggerData *trigdata)
 
 /*
  * The site and building a device or rack row is about to reference, locked
- * before the UPDATE's foreign-key checks do it, and without waiting.
+ * before the UPDATE's foreign-key checks do it, and without waiting (and,
+ * for a rack or slot changing place, its containers: see above).
  *
  * A direct UPDATE locks its row first; its foreign-key checks then take KEY
  * SHARE on the new site and building at the end of the statement, after the
@@ -917,29 +920,38 @@ Datum
 fleet_guard_parent_reference(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		guarded_table(RelationGetRelid(trigdata->tg_relation)) == NULL ||
-		get_attnum(RelationGetRelid(trigdata->tg_relation), "site_id") == InvalidAttrNumber ||
-		get_attnum(RelationGetRelid(trigdata->tg_relation), "building_id") == InvalidAttrNumber)
+		!((relid = RelationGetRelid(trigdata->tg_relation)) == fleet_relid(FLEET_REL_DEVICE) ||
+		  relid == fleet_relid(FLEET_REL_RACK) || relid == fleet_relid(FLEET_REL_SLOT)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function fleet_guard_parent_reference must be fired BEFORE UPDATE FOR EACH ROW on fleet_device or fleet_rack")));
+				 errmsg("function fleet_guard_parent_reference must be fired BEFORE UPDATE FOR EACH ROW on fleet_device, fleet_rack or fleet_rack_slot")));
 	if (fleet_write_is_exempt())
 		return PointerGetDatum(trigdata->tg_newtuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	share_new_parent(trigdata, "site_id", FLEET_PLAN_GUARD_SHARE_SITE,
-					 FLEET_PLAN_GUARD_SITE_EXISTS, "site");
-	if (RelationGetRelid(trigdata->tg_relation) == fleet_relid(FLEET_REL_RACK))
-		lock_position_buildings(trigdata);
+	if (relid == fleet_relid(FLEET_REL_SLOT))
+		lock_old_and_new_container(trigdata, "rack_id", "row_index", "column_index",
+								   FLEET_PLAN_GUARD_LOCK_RACKS, FLEET_PLAN_GUARD_RACK_EXISTS,
+								   "rack");
 	else
-		share_new_parent(trigdata, "building_id", FLEET_PLAN_GUARD_SHARE_BUILDING,
-						 FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
+	{
+		share_new_parent(trigdata, "site_id", FLEET_PLAN_GUARD_SHARE_SITE,
+						 FLEET_PLAN_GUARD_SITE_EXISTS, "site");
+		if (relid == fleet_relid(FLEET_REL_RACK))
+			lock_old_and_new_container(trigdata, "building_id", "aisle_index",
+									   "position_in_aisle", FLEET_PLAN_GUARD_LOCK_BUILDINGS,
+									   FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
+		else
+			share_new_parent(trigdata, "building_id", FLEET_PLAN_GUARD_SHARE_BUILDING,
+							 FLEET_PLAN_GUARD_BUILDING_EXISTS, "building");
+	}
 	SPI_finish();
 	return PointerGetDatum(trigdata->tg_newtuple);
 }

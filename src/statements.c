@@ -457,6 +457,11 @@ static const FleetPlanSpec plan_specs[FLEET_PLAN_COUNT] = {
 		" FOR NO KEY UPDATE SKIP LOCKED",
 		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8ARRAYOID}
 	},
+	[FLEET_PLAN_GUARD_RACK_EXISTS] = {
+		"read rack",
+		"SELECT 1 FROM %s.fleet_rack WHERE id = $1",
+		NULL, true, OWNER, LATEST, SPI_OK_SELECT, 1, {INT8OID}
+	},
 	[FLEET_PLAN_GUARD_SHARE_SITE] = {
 		/* The site a row is about to reference, before its FK check. */
 		"lock site",
