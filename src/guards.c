@@ -555,9 +555,9 @@ typedef struct PendingWrites
 	ChangedRows *rows[lengthof(guarded_tables)];
 	int			capacity[lengthof(guarded_tables)];
 	struct PendingWrites *outer;
-}			PendingWrites;
+} PendingWrites;
 
-static PendingWrites * pending = NULL;
+static PendingWrites *pending = NULL;
 static bool pending_callback_registered = false;
 
 static void
